@@ -1,0 +1,19 @@
+//! sightline: a pingora reverse proxy that sees everything it carries.
+//!
+//! # Layout
+//! ```text
+//! config  ──►  proxy (request path)  ──►  telemetry (record once)  ──►  admin / dashboards / alerts
+//!              cache lookup → balancer      spans + metrics + a          read a snapshot, never
+//!              → upstream → cache fill      MetricsSnapshot              the request path
+//! ```
+//! A module uses only modules to its left.
+//!
+//! - [`config`]: TOML → validated types.
+//! - [`proxy`]: the pingora `ProxyHttp` implementation, the moka-backed cache, the balancer.
+//! - [`telemetry`]: per-request records, live figures, OpenTelemetry export.
+//! - [`demo`]: built-in demo origin servers.
+
+pub mod config;
+pub mod demo;
+pub mod proxy;
+pub mod telemetry;

@@ -1,0 +1,2 @@
+//! The `sightline` binary (placeholder).
+fn main() {}

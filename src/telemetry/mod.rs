@@ -1,0 +1,42 @@
+//! Telemetry: what the request path records once per request, and everything derived from it.
+//!
+//! The proxy calls [`Telemetry`]; admin, dashboards and alerts read snapshots built from it.
+
+pub mod record;
+pub mod stats;
+pub mod trace;
+pub mod upstreams;
+
+use std::sync::Arc;
+
+pub use record::{CacheOutcome, RequestRecord, UpstreamAttempt, UpstreamId};
+
+/// Bytes and entries the response cache holds right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheUsage {
+    /// Bytes held (bodies + headers).
+    pub bytes: u64,
+    /// Entries held.
+    pub entries: u64,
+}
+
+/// Reads the cache's current usage (supplied by the proxy at wiring time).
+pub type CacheUsageSource = Arc<dyn Fn() -> CacheUsage + Send + Sync>;
+
+/// The request path's single entry point into telemetry.
+pub struct Telemetry {
+    /// Live counters for admin, dashboards and alerts.
+    pub stats: Arc<stats::LiveStats>,
+    /// Span recording and trace-context propagation.
+    pub tracer: trace::RequestTracer,
+    /// Per-upstream health and in-flight state.
+    pub upstreams: Arc<upstreams::UpstreamBoard>,
+}
+
+impl Telemetry {
+    /// Records one finished request everywhere it is needed.
+    pub fn finish(&self, state: &trace::TraceState, rec: &RequestRecord<'_>) {
+        self.stats.record(rec);
+        self.tracer.finish(state, rec);
+    }
+}
