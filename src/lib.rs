@@ -13,6 +13,8 @@
 //! - [`telemetry`]: per-request records, live figures, OpenTelemetry export.
 //! - [`demo`]: built-in demo origin servers.
 
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod proxy;

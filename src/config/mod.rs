@@ -43,6 +43,18 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 }
 
 impl Config {
+    /// Errors unless at least one upstream is configured (required by `run`).
+    pub fn require_upstreams(&self) -> Result<(), ConfigErrors> {
+        if self.upstreams.servers.is_empty() {
+            return Err(ConfigErrors(vec![ConfigError {
+                field: "upstreams.servers".into(),
+                value: "[]".into(),
+                reason: "at least one upstream is required".into(),
+            }]));
+        }
+        Ok(())
+    }
+
     /// The configuration an empty file yields (no upstreams).
     pub fn defaults() -> Config {
         use std::time::Duration;

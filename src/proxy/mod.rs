@@ -1,1 +1,532 @@
-//! The request path (placeholder).
+//! The request path: pingora's `ProxyHttp`, kept thin — each phase calls one helper.
+//!
+//! Phase order for one request: `new_ctx` → `early_request_filter` (limits, trace start) →
+//! `request_filter` (invalidation) → `request_cache_filter` / `cache_key_callback` (lookup) →
+//! `upstream_peer` (round robin, retries) → `upstream_request_filter` (forwarding headers,
+//! `traceparent`) → `upstream_response_filter` → `response_cache_filter` → `response_filter`
+//! (`Cache-Status`, `Via`, `traceresponse`) → `logging` (everything recorded once).
+
+pub mod balance;
+pub mod ctx;
+pub mod headers;
+pub mod policy;
+pub mod store;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora_cache::key::HashBinary;
+use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora_cache::predictor::Predictor;
+use pingora_cache::{CacheKey, CacheMeta, CacheOptionOverrides, CachePhase, RespCacheable};
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+
+use crate::config::Config;
+use crate::telemetry::{CacheOutcome, RequestRecord, Telemetry, UpstreamAttempt};
+use balance::Balancer;
+use ctx::{CacheTrail, RequestCtx};
+use headers::cache_status;
+
+/// The shared cache machinery: pingora-cache needs `'static` references, so these are leaked
+/// once at start-up and live for the process.
+pub struct CacheParts {
+    /// The response store.
+    pub store: &'static store::MokaStore,
+    lock: &'static CacheKeyLockImpl,
+    predictor: &'static Predictor<32>,
+    max_object_size: usize,
+}
+
+impl CacheParts {
+    /// Builds (and leaks) the store, the cache lock and the uncacheable-URL predictor.
+    pub fn new(max_size: u64, max_object_size: u64) -> Self {
+        CacheParts {
+            store: Box::leak(Box::new(store::MokaStore::new(max_size))),
+            // Waiters give up after 3 s and go upstream themselves.
+            lock: Box::leak(CacheLock::new_boxed(Duration::from_secs(3))),
+            // Remembers uncacheable URLs so they skip the lookup and the lock next time.
+            predictor: Box::leak(Box::new(Predictor::new(1024, None))),
+            max_object_size: max_object_size.min(usize::MAX as u64) as usize,
+        }
+    }
+
+    /// Purges every variant stored for a request target; returns entries removed.
+    pub fn purge_path(&self, path_and_query: &str) -> usize {
+        let primary = primary_of(path_and_query.as_bytes());
+        let n = self.store.count_primary(&primary);
+        self.store.invalidate_primary(primary);
+        n
+    }
+}
+
+fn primary_of(target: &[u8]) -> HashBinary {
+    use pingora_cache::key::CacheHashKey;
+    CacheKey::new(target, "").primary_bin()
+}
+
+/// The proxy: configuration, balancer, cache and telemetry shared by every request.
+pub struct Sightline {
+    cfg: Arc<Config>,
+    balancer: Arc<Balancer>,
+    cache: Option<CacheParts>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Sightline {
+    /// Wires the request path.
+    pub fn new(
+        cfg: Arc<Config>,
+        balancer: Arc<Balancer>,
+        cache: Option<CacheParts>,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
+        if cfg.cache.enabled {
+            policy::set_default_ttl(cfg.cache.default_ttl);
+        }
+        Sightline {
+            cfg,
+            balancer,
+            cache,
+            telemetry,
+        }
+    }
+
+    fn client_ip(session: &Session) -> Option<IpAddr> {
+        session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip())
+    }
+
+    fn http_error(code: u16, why: &'static str) -> Box<Error> {
+        Error::explain(ErrorType::HTTPStatus(code), why)
+    }
+}
+
+/// `error.type` and the status for a failed request.
+fn classify(e: &Error) -> (u16, &'static str) {
+    match e.etype() {
+        ErrorType::HTTPStatus(code) => (*code, status_error_type(*code)),
+        ErrorType::ConnectTimedout
+        | ErrorType::ReadTimedout
+        | ErrorType::WriteTimedout
+        | ErrorType::TLSHandshakeTimedout => match e.esource() {
+            ErrorSource::Downstream => (408, "timeout"),
+            _ => (504, "timeout"),
+        },
+        ErrorType::ConnectRefused | ErrorType::ConnectError | ErrorType::ConnectNoRoute => {
+            (502, "connect_error")
+        }
+        _ => match e.esource() {
+            ErrorSource::Upstream => (502, "upstream_error"),
+            ErrorSource::Downstream => match e.etype() {
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                    (0, "client_closed")
+                }
+                _ => (400, "bad_request"),
+            },
+            ErrorSource::Internal | ErrorSource::Unset => (500, "internal"),
+        },
+    }
+}
+
+fn status_error_type(code: u16) -> &'static str {
+    match code {
+        400 => "bad_request",
+        413 => "body_too_large",
+        431 => "header_too_large",
+        502 => "no_healthy_upstream",
+        504 => "timeout",
+        _ => "error",
+    }
+}
+
+fn error_body(code: u16) -> &'static str {
+    match code {
+        400 => "400 Bad Request\n",
+        408 => "408 Request Timeout\n",
+        413 => "413 Content Too Large: request body exceeds max_body_bytes\n",
+        431 => "431 Request Header Fields Too Large\n",
+        502 => "502 Bad Gateway: no healthy upstream answered\n",
+        504 => "504 Gateway Timeout: the upstream did not answer in time\n",
+        _ => "sightline: request failed\n",
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Sightline {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        self.telemetry.stats.request_started();
+        ctx.counted = true;
+        let p = &self.cfg.proxy;
+        session.set_keepalive(Some(p.idle_timeout.as_secs().max(1)));
+        session.set_read_timeout(Some(p.header_timeout));
+        ctx.trace = self.telemetry.tracer.start(session.req_header());
+        let req = session.req_header();
+        if headers::request_header_size(req) > p.max_request_header_bytes.get() {
+            return Err(Self::http_error(431, "request header exceeds max_request_header_bytes"));
+        }
+        let declared = req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > p.max_body_bytes) {
+            return Err(Self::http_error(413, "request body exceeds max_body_bytes"));
+        }
+        Ok(())
+    }
+
+    async fn request_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<bool> {
+        let req = session.req_header();
+        if policy::invalidates(&req.method) {
+            if let Some(cache) = &self.cache {
+                cache.store.invalidate_primary(primary_of(policy::cache_key_bytes(req)));
+            }
+        }
+        Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(b) = body {
+            ctx.body_bytes += b.len() as u64;
+            if ctx.body_bytes > self.cfg.proxy.max_body_bytes {
+                return Err(Self::http_error(413, "request body exceeds max_body_bytes"));
+            }
+        }
+        Ok(())
+    }
+
+    fn request_cache_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<()> {
+        let Some(cache) = &self.cache else {
+            return Ok(());
+        };
+        if !policy::request_cacheable(session.req_header()) {
+            return Ok(());
+        }
+        // A HEAD miss never writes a body, so as a lock holder it would leave GETs waiting for
+        // a fill that never comes: HEADs look up without taking the lock.
+        let is_head = session.req_header().method == http::Method::HEAD;
+        let lock = (!is_head).then_some(cache.lock);
+        let mut overrides = CacheOptionOverrides::default();
+        overrides.wait_timeout = Some(Duration::from_secs(3));
+        session
+            .cache
+            .enable(cache.store, None, Some(cache.predictor), lock, Some(overrides));
+        session.cache.set_max_file_size_bytes(cache.max_object_size);
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
+        ctx.cache_trail = CacheTrail::LookedUp;
+        let now = Instant::now();
+        ctx.cache_lookup = Some((now, now));
+        Ok(CacheKey::new(policy::cache_key_bytes(session.req_header()), ""))
+    }
+
+    fn cache_vary_filter(
+        &self,
+        meta: &CacheMeta,
+        ctx: &mut RequestCtx,
+        req: &RequestHeader,
+    ) -> Option<HashBinary> {
+        let key = policy::vary_key(meta, req);
+        if key.is_some() {
+            ctx.vary_mismatch = true;
+        }
+        key
+    }
+
+    async fn cache_hit_filter(
+        &self,
+        _session: &mut Session,
+        _meta: &CacheMeta,
+        _hit_handler: &mut pingora_cache::HitHandler,
+        _is_fresh: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<pingora_cache::ForcedFreshness>> {
+        if let Some((_, end)) = ctx.cache_lookup.as_mut() {
+            *end = Instant::now();
+        }
+        Ok(None)
+    }
+
+    fn cache_miss(&self, session: &mut Session, ctx: &mut RequestCtx) {
+        if let Some((_, end)) = ctx.cache_lookup.as_mut() {
+            *end = Instant::now();
+        }
+        session.cache.cache_miss();
+    }
+
+    fn response_cache_filter(
+        &self,
+        session: &Session,
+        resp: &ResponseHeader,
+        _ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
+        Ok(policy::response_cacheable(session.req_header(), resp))
+    }
+
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        if let Some((start, end)) = ctx.cache_lookup.as_mut() {
+            if end == start {
+                *end = Instant::now();
+            }
+        }
+        let board = &self.telemetry.upstreams;
+        let backend = self
+            .balancer
+            .select_with(b"", 256, |b, healthy| {
+                healthy
+                    && b.addr
+                        .as_inet()
+                        .and_then(|a| board.id_of(a))
+                        .is_some_and(|id| !ctx.was_tried(id))
+            })
+            // Every healthy upstream was tried already: go round again rather than fail.
+            .or_else(|| self.balancer.select(b"", 256))
+            .ok_or_else(|| Self::http_error(502, "no healthy upstream"))?;
+        let addr = *backend
+            .addr
+            .as_inet()
+            .expect("upstreams are configured as inet socket addresses");
+        let id = board.id_of(&addr).expect("balancer backends come from the board's list");
+        ctx.mark_tried(id);
+        board.begin_request(id);
+        if let Some(prev) = ctx.in_flight_upstream.replace(id) {
+            board.end_request(prev);
+        }
+        let span = self.telemetry.tracer.client_span(&ctx.trace);
+        let (span_id, traceparent) = match span {
+            Some((id, tp)) => (id, Some(tp)),
+            None => ([0; 8], None),
+        };
+        ctx.traceparent = traceparent;
+        ctx.attempts.push(UpstreamAttempt {
+            upstream: id,
+            addr,
+            start: Instant::now(),
+            end: None,
+            status: None,
+            failed: false,
+            span_id,
+        });
+        let u = &self.cfg.upstreams;
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(u.connect_timeout);
+        peer.options.read_timeout = Some(u.read_timeout);
+        peer.options.write_timeout = Some(u.read_timeout);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        let _ = session;
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        ctx.end_attempt(None, true);
+        let retries_used = ctx.attempts.len().saturating_sub(1) as u32;
+        if session.req_header().method.is_idempotent() && retries_used < self.cfg.upstreams.retries {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        _ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("upstream {peer}"));
+        if !session.req_header().method.is_idempotent() {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        headers::set_forwarded_for(upstream, Self::client_ip(session), &self.cfg.proxy.trusted_proxies);
+        upstream.insert_header(headers::X_FORWARDED_PROTO, "http")?;
+        upstream.append_header(http::header::VIA, headers::VIA)?;
+        match ctx.traceparent.take() {
+            Some(tp) => {
+                upstream.insert_header(headers::TRACEPARENT, tp)?;
+                if let Some(ts) = &ctx.trace.tracestate {
+                    upstream.insert_header(headers::TRACESTATE, ts.clone())?;
+                }
+            }
+            None => {
+                upstream.remove_header(&headers::TRACEPARENT);
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if !resp.status.is_informational() {
+            ctx.end_attempt(Some(resp.status.as_u16()), false);
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let (outcome, value) = cache_status_of(session, ctx);
+        ctx.cache = outcome;
+        resp.insert_header(headers::CACHE_STATUS, value)?;
+        resp.append_header(http::header::VIA, headers::VIA)?;
+        if let Some(tr) = self.telemetry.tracer.traceresponse(&ctx.trace) {
+            resp.insert_header(headers::TRACERESPONSE, tr)?;
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        let (code, kind) = classify(e);
+        ctx.error = Some(kind);
+        ctx.error_status = code;
+        ctx.end_attempt(None, true);
+        if code > 0 {
+            let mut resp = ResponseHeader::build(code, Some(4)).expect("valid status code");
+            let body = error_body(code);
+            let _ = resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8");
+            let _ = resp.insert_header(http::header::CONTENT_LENGTH, body.len());
+            let _ = resp.insert_header(headers::CACHE_STATUS, cache_status::BYPASS);
+            let _ = resp.insert_header(http::header::VIA, headers::VIA);
+            if let Some(tr) = self.telemetry.tracer.traceresponse(&ctx.trace) {
+                let _ = resp.insert_header(headers::TRACERESPONSE, tr);
+            }
+            // Errors before the response started can still be answered; later ones cannot.
+            if session.response_written().is_none() {
+                session.set_keepalive(None);
+                if session.write_response_header(Box::new(resp), false).await.is_ok() {
+                    let _ = session
+                        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
+                        .await;
+                }
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if !ctx.counted {
+            self.telemetry.stats.request_started();
+        }
+        if let Some(id) = ctx.in_flight_upstream.take() {
+            self.telemetry.upstreams.end_request(id);
+        }
+        if let (Some(e), None) = (e, ctx.error) {
+            ctx.error = Some(classify(e).1);
+        }
+        ctx.end_attempt(None, e.is_some());
+        let req = session.req_header();
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(ctx.error_status);
+        let str_header = |name: http::header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let rec = RequestRecord {
+            start: ctx.start,
+            start_time: ctx.start_time,
+            duration: ctx.start.elapsed(),
+            method: &req.method,
+            path: req.uri.path(),
+            host: str_header(http::header::HOST),
+            client: Self::client_ip(session),
+            user_agent: str_header(http::header::USER_AGENT),
+            protocol_version: match req.version {
+                http::Version::HTTP_10 => "1.0",
+                http::Version::HTTP_2 => "2",
+                _ => "1.1",
+            },
+            status,
+            cache: ctx.cache,
+            cache_lookup: ctx.cache_lookup,
+            attempts: &ctx.attempts,
+            error: ctx.error.or_else(|| (status >= 500).then(|| status_error_type(status))),
+            bytes_sent: session.body_bytes_sent() as u64,
+            trace_id: ctx.trace.trace_id,
+            sampled: ctx.trace.sampled,
+        };
+        self.telemetry.finish(&ctx.trace, &rec);
+    }
+}
+
+/// What the cache did, for `Cache-Status` and telemetry, read from pingora's cache phase.
+fn cache_status_of(session: &Session, ctx: &RequestCtx) -> (CacheOutcome, http::HeaderValue) {
+    if ctx.cache_trail == CacheTrail::Bypass {
+        return (CacheOutcome::Bypass, cache_status::BYPASS);
+    }
+    let storing = session.cache.enabled();
+    match session.cache.phase() {
+        CachePhase::Hit => (CacheOutcome::Hit, cache_status::HIT),
+        CachePhase::StaleUpdating => (CacheOutcome::Hit, cache_status::STALE_HIT),
+        CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => {
+            (CacheOutcome::Stale, cache_status::STALE_REVALIDATED)
+        }
+        CachePhase::Stale | CachePhase::Expired => (
+            CacheOutcome::Stale,
+            if storing { cache_status::STALE_STORED } else { cache_status::STALE },
+        ),
+        CachePhase::Miss => (
+            CacheOutcome::Miss,
+            match (ctx.vary_mismatch, storing) {
+                (true, true) => cache_status::MISS_STORED,
+                (true, false) => cache_status::MISS,
+                (false, true) => cache_status::URI_MISS_STORED,
+                (false, false) => cache_status::URI_MISS,
+            },
+        ),
+        // The lookup was skipped (predicted uncacheable) or the response turned out not storable.
+        CachePhase::Bypass => (CacheOutcome::Bypass, cache_status::BYPASS),
+        CachePhase::Disabled(_) | CachePhase::Uninit | CachePhase::CacheKey => (
+            CacheOutcome::Miss,
+            if ctx.vary_mismatch { cache_status::MISS } else { cache_status::URI_MISS },
+        ),
+    }
+}

@@ -23,6 +23,11 @@ impl LiveStats {
         self.requests.fetch_add(1, Relaxed);
     }
 
+    /// Requests in flight right now.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Relaxed)
+    }
+
     /// Requests finished since start.
     pub fn requests(&self) -> u64 {
         self.requests.load(Relaxed)

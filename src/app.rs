@@ -1,0 +1,160 @@
+//! Start-up and shutdown: builds every service from a validated [`Config`] and runs them until
+//! SIGTERM/SIGINT, then drains in-flight requests and flushes telemetry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+
+use crate::config::Config;
+use crate::proxy::{balance, CacheParts, Sightline};
+use crate::telemetry::{stats::LiveStats, trace::RequestTracer, upstreams::UpstreamBoard, Telemetry};
+
+/// Why sightline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The upstream list could not be turned into a balancer.
+    #[error("upstreams: {0}")]
+    Upstreams(#[source] std::io::Error),
+    /// The side runtime (admin, alerts, telemetry export) could not start.
+    #[error("admin runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything running: built by [`App::build`], run to completion by [`App::run`].
+pub struct App {
+    cfg: Arc<Config>,
+    server: Server,
+    telemetry: Arc<Telemetry>,
+    side: tokio::runtime::Runtime,
+}
+
+fn server_conf(cfg: &Config) -> ServerConf {
+    let mut conf = ServerConf::default();
+    conf.threads = cfg.proxy.threads.get();
+    // The pool must hold at least as many idle connections as there are concurrent requests,
+    // or connections are closed and re-opened under load (TIME_WAIT pile-up).
+    conf.upstream_keepalive_pool_size = cfg.upstreams.keepalive_pool.max(1);
+    // Draining happens in `DrainOnSignal` before pingora's own (fixed) grace sleep; keep that
+    // sleep short so an idle proxy exits promptly.
+    conf.grace_period_seconds = Some(1);
+    conf.graceful_shutdown_timeout_seconds = Some(1);
+    conf.max_retries = cfg.upstreams.retries as usize + 1;
+    conf
+}
+
+/// Checks that every listen address can be bound, so a busy port is a clear error at start-up
+/// rather than a panic inside pingora.
+fn probe_listen(addr: std::net::SocketAddr) -> Result<(), StartupError> {
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|source| StartupError::Listen { addr, source })
+}
+
+impl App {
+    /// Builds the proxy, health checks and side services for `cfg`.
+    pub fn build(cfg: Config) -> Result<App, StartupError> {
+        let cfg = Arc::new(cfg);
+        for addr in &cfg.proxy.listen {
+            probe_listen(*addr)?;
+        }
+        let side = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sightline-side")
+            .enable_all()
+            .build()
+            .map_err(StartupError::Runtime)?;
+        let board = Arc::new(UpstreamBoard::new(&cfg.upstreams.servers));
+        let telemetry = Arc::new(Telemetry {
+            stats: Arc::new(LiveStats::default()),
+            tracer: RequestTracer::disabled(),
+            upstreams: board.clone(),
+        });
+        let (balancer, health) =
+            balance::build(&cfg.upstreams, board).map_err(StartupError::Upstreams)?;
+        let cache = cfg
+            .cache
+            .enabled
+            .then(|| CacheParts::new(cfg.cache.max_size, cfg.cache.max_object_size));
+
+        let mut server = Server::new_with_opt_and_conf(None, server_conf(&cfg));
+        server.bootstrap();
+        let proxy = Sightline::new(cfg.clone(), balancer, cache, telemetry.clone());
+        let mut service =
+            pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "sightline proxy");
+        for addr in &cfg.proxy.listen {
+            service.add_tcp(&addr.to_string());
+        }
+        server.add_service(service);
+        if let Some(health) = health {
+            server.add_service(health);
+        }
+        Ok(App {
+            cfg,
+            server,
+            telemetry,
+            side,
+        })
+    }
+
+    /// The side runtime (admin, alerts, telemetry export, demo origins).
+    pub fn side_runtime(&self) -> &tokio::runtime::Handle {
+        self.side.handle()
+    }
+
+    /// Runs until SIGTERM or SIGINT, drains, flushes, and returns.
+    pub fn run(self) {
+        let App {
+            cfg,
+            server,
+            telemetry,
+            side,
+        } = self;
+        let signal = DrainOnSignal {
+            telemetry: telemetry.clone(),
+            grace: cfg.proxy.grace_period,
+        };
+        tracing::info!(listen = ?cfg.proxy.listen, upstreams = ?cfg.upstreams.servers, "sightline running");
+        server.run(RunArgs {
+            shutdown_signal: Box::new(signal),
+        });
+        tracing::info!("proxy stopped; shutting down side services");
+        side.shutdown_timeout(Duration::from_secs(2));
+    }
+}
+
+/// Waits for SIGTERM or SIGINT, then lets in-flight requests finish (up to the grace period)
+/// before pingora stops the listeners and runtimes.
+struct DrainOnSignal {
+    telemetry: Arc<Telemetry>,
+    grace: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for DrainOnSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs once");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs once");
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: draining"),
+            _ = int.recv() => tracing::info!("SIGINT: draining"),
+        }
+        let deadline = Instant::now() + self.grace;
+        while self.telemetry.stats.in_flight() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ShutdownSignal::GracefulTerminate
+    }
+}

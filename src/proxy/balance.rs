@@ -1,0 +1,121 @@
+//! Round-robin over health-checked upstreams (pingora-load-balancing), with every check's
+//! outcome written to the [`UpstreamBoard`] for the admin figures.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora_core::services::background::{background_service, GenBackgroundService};
+use pingora_error::{Error, ErrorType, Result};
+use pingora_http::RequestHeader;
+use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
+use pingora_load_balancing::selection::RoundRobin;
+use pingora_load_balancing::{Backend, LoadBalancer};
+
+use crate::config::{HealthCheckKind, UpstreamsConfig};
+use crate::telemetry::upstreams::UpstreamBoard;
+use crate::telemetry::UpstreamId;
+
+/// The round-robin balancer type the proxy selects from.
+pub type Balancer = LoadBalancer<RoundRobin>;
+
+/// A health check that records each probe on the board before answering pingora.
+struct ObservedCheck {
+    inner: Box<dyn HealthCheck + Send + Sync>,
+    board: Arc<UpstreamBoard>,
+    healthy_after: usize,
+    unhealthy_after: usize,
+}
+
+impl ObservedCheck {
+    fn id(&self, target: &Backend) -> Option<UpstreamId> {
+        target.addr.as_inet().and_then(|a| self.board.id_of(a))
+    }
+}
+
+#[async_trait]
+impl HealthCheck for ObservedCheck {
+    async fn check(&self, target: &Backend) -> Result<()> {
+        let started = Instant::now();
+        let result = self.inner.check(target).await;
+        if let Some(id) = self.id(target) {
+            self.board.record_check(id, result.is_ok(), started.elapsed());
+        }
+        result
+    }
+
+    async fn health_status_change(&self, target: &Backend, healthy: bool) {
+        if let Some(id) = self.id(target) {
+            self.board.set_healthy(id, healthy);
+            if healthy {
+                tracing::info!(upstream = %target.addr, "upstream back in rotation");
+            } else {
+                tracing::warn!(upstream = %target.addr, "upstream failed its health check; out of rotation");
+            }
+        }
+    }
+
+    fn health_threshold(&self, success: bool) -> usize {
+        if success {
+            self.healthy_after
+        } else {
+            self.unhealthy_after
+        }
+    }
+}
+
+fn http_check(cfg: &UpstreamsConfig) -> Box<dyn HealthCheck + Send + Sync> {
+    let hc_cfg = &cfg.health_check;
+    let mut hc = HttpHealthCheck::new("localhost", false);
+    let mut req = RequestHeader::build("GET", hc_cfg.path.as_bytes(), None)
+        .expect("validated health-check path is a valid request target");
+    req.insert_header("Host", "localhost")
+        .expect("static header is valid");
+    req.insert_header("User-Agent", "sightline-health-check")
+        .expect("static header is valid");
+    hc.req = req;
+    // A probe that outlives its interval would overlap the next one.
+    let probe_timeout = hc_cfg.interval.min(Duration::from_secs(5));
+    hc.peer_template.options.connection_timeout = Some(cfg.connect_timeout.min(probe_timeout));
+    hc.peer_template.options.read_timeout = Some(probe_timeout);
+    hc.validator = Some(Box::new(|resp| {
+        if resp.status.is_success() {
+            Ok(())
+        } else {
+            Error::e_explain(
+                ErrorType::CustomCode("non-2xx health check", resp.status.as_u16()),
+                "health check answered non-2xx",
+            )
+        }
+    }));
+    Box::new(hc)
+}
+
+fn tcp_check(cfg: &UpstreamsConfig) -> Box<dyn HealthCheck + Send + Sync> {
+    let mut hc = TcpHealthCheck::new();
+    hc.peer_template.options.connection_timeout = Some(cfg.connect_timeout);
+    hc
+}
+
+/// Builds the balancer and, when checks are on, the background service that runs them.
+pub fn build(
+    cfg: &UpstreamsConfig,
+    board: Arc<UpstreamBoard>,
+) -> std::io::Result<(Arc<Balancer>, Option<GenBackgroundService<Balancer>>)> {
+    let mut lb = Balancer::try_from_iter(cfg.servers.iter().copied())?;
+    let inner = match cfg.health_check.kind {
+        HealthCheckKind::None => return Ok((Arc::new(lb), None)),
+        HealthCheckKind::Http => http_check(cfg),
+        HealthCheckKind::Tcp => tcp_check(cfg),
+    };
+    lb.set_health_check(Box::new(ObservedCheck {
+        inner,
+        board,
+        healthy_after: cfg.health_check.healthy_after.get() as usize,
+        unhealthy_after: cfg.health_check.unhealthy_after.get() as usize,
+    }));
+    lb.health_check_frequency = Some(cfg.health_check.interval);
+    lb.parallel_health_check = true;
+    let service = background_service("health checks", lb);
+    Ok((service.task(), Some(service)))
+}

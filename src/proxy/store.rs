@@ -1,0 +1,447 @@
+//! The response store behind pingora-cache: a moka cache bounded by bytes.
+//!
+//! pingora-cache does the HTTP caching (freshness, revalidation, Vary, cache lock); this module
+//! only keeps bodies and the metadata needed to rebuild a `CacheMeta` cheaply. Entries keep the
+//! parsed response header and timestamps (not the serialized, compressed form pingora's own
+//! stores use), so a hit costs a header clone instead of a decompress and re-parse.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use moka::notification::RemovalCause;
+use moka::policy::EvictionPolicy;
+use pingora_cache::key::{CacheHashKey, HashBinary};
+use pingora_cache::storage::{
+    HandleHit, HandleMiss, HitHandler, MissFinishType, MissHandler, PurgeOutcome, PurgeTarget,
+    PurgeType, Storage,
+};
+use pingora_cache::trace::SpanHandle;
+use pingora_cache::{CacheKey, CacheMeta};
+use pingora_error::{Error, ErrorType, Result};
+use pingora_http::ResponseHeader;
+
+/// Fixed per-entry overhead counted against `max_size` (key, Arc, moka node, meta fields).
+const ENTRY_OVERHEAD: usize = 256;
+
+/// What is kept of a `CacheMeta`: enough to rebuild it without parsing.
+#[derive(Debug, Clone)]
+struct StoredMeta {
+    fresh_until: SystemTime,
+    updated: SystemTime,
+    stale_while_revalidate_sec: u32,
+    stale_if_error_sec: u32,
+    header: ResponseHeader,
+    variance: Option<HashBinary>,
+    epoch_override: Option<SystemTime>,
+}
+
+impl StoredMeta {
+    fn from_meta(meta: &CacheMeta) -> Self {
+        StoredMeta {
+            fresh_until: meta.fresh_until(),
+            updated: meta.updated(),
+            stale_while_revalidate_sec: meta.stale_while_revalidate_sec(),
+            stale_if_error_sec: meta.stale_if_error_sec(),
+            header: meta.response_header().clone(),
+            variance: meta.variance(),
+            epoch_override: meta.epoch_override(),
+        }
+    }
+
+    fn to_meta(&self) -> CacheMeta {
+        // `created` is not kept: age is measured from `updated`, which revalidation refreshes.
+        let mut meta = CacheMeta::new(
+            self.fresh_until,
+            self.updated,
+            self.stale_while_revalidate_sec,
+            self.stale_if_error_sec,
+            self.header.clone(),
+        );
+        if let Some(v) = self.variance {
+            meta.set_variance(v);
+        }
+        if let Some(e) = self.epoch_override {
+            meta.set_epoch_override(e);
+        }
+        meta
+    }
+
+    fn header_bytes(&self) -> usize {
+        self.header
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+            + 32
+    }
+}
+
+/// One stored response.
+#[derive(Debug)]
+struct Entry {
+    meta: StoredMeta,
+    body: Bytes,
+    primary: HashBinary,
+    stored_at: SystemTime,
+    weight: u32,
+}
+
+fn weigh(meta: &StoredMeta, body_len: usize) -> u32 {
+    (meta.header_bytes() + body_len + ENTRY_OVERHEAD).min(u32::MAX as usize) as u32
+}
+
+/// The moka-backed [`Storage`] for pingora-cache.
+pub struct MokaStore {
+    entries: moka::sync::Cache<HashBinary, Arc<Entry>>,
+    /// Primary keys invalidated by unsafe methods or purges, with the time; older entries of
+    /// any variant are misses.
+    invalidated: moka::sync::Cache<HashBinary, SystemTime>,
+    any_invalidated: AtomicBool,
+    held: Arc<AtomicU64>,
+    max_size: u64,
+}
+
+impl std::fmt::Debug for MokaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MokaStore")
+            .field("held", &self.held.load(Relaxed))
+            .field("max_size", &self.max_size)
+            .finish()
+    }
+}
+
+impl MokaStore {
+    /// A store holding at most `max_size` bytes (bodies + headers + per-entry overhead).
+    pub fn new(max_size: u64) -> Self {
+        let held = Arc::new(AtomicU64::new(0));
+        let held_on_evict = held.clone();
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(max_size)
+            .weigher(|_k: &HashBinary, v: &Arc<Entry>| v.weight)
+            // LRU admits every new entry, so `Cache-Status: stored` is true when we say it;
+            // TinyLFU would silently refuse one-hit objects once the cache is full.
+            .eviction_policy(EvictionPolicy::lru())
+            .eviction_listener(move |_k, v: Arc<Entry>, _cause: RemovalCause| {
+                held_on_evict.fetch_sub(v.weight as u64, Relaxed);
+            })
+            .build();
+        MokaStore {
+            entries,
+            invalidated: moka::sync::Cache::builder().max_capacity(65_536).build(),
+            any_invalidated: AtomicBool::new(false),
+            held,
+            max_size,
+        }
+    }
+
+    /// Bytes held right now (exact: counted on insert and eviction).
+    pub fn bytes_held(&self) -> u64 {
+        self.held.load(Relaxed)
+    }
+
+    /// Entries held (applies moka's pending maintenance first so the count is current).
+    pub fn entry_count(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+
+    /// The configured bound.
+    pub fn max_size(&self) -> u64 {
+        self.max_size
+    }
+
+    fn insert(&self, key: HashBinary, entry: Entry) {
+        let weight = entry.weight as u64;
+        if weight > self.max_size {
+            return;
+        }
+        self.held.fetch_add(weight, Relaxed);
+        self.entries.insert(key, Arc::new(entry));
+        // moka applies its bound lazily; apply it now so `held` never stays above the bound.
+        if self.held.load(Relaxed) > self.max_size {
+            self.entries.run_pending_tasks();
+        }
+    }
+
+    /// Makes every stored variant of `primary` a miss from now on.
+    pub fn invalidate_primary(&self, primary: HashBinary) {
+        self.invalidated.insert(primary, SystemTime::now());
+        self.any_invalidated.store(true, Relaxed);
+        self.entries.invalidate(&primary);
+    }
+
+    /// Drops every entry; returns how many there were.
+    pub fn purge_all(&self) -> usize {
+        let n = self.entry_count() as usize;
+        self.entries.invalidate_all();
+        self.entries.run_pending_tasks();
+        n
+    }
+
+    /// Number of entries (all variants) stored under `primary`.
+    pub fn count_primary(&self, primary: &HashBinary) -> usize {
+        self.entries.iter().filter(|(_, e)| &e.primary == primary).count()
+    }
+
+    fn is_invalidated(&self, entry: &Entry) -> bool {
+        self.any_invalidated.load(Relaxed)
+            && self
+                .invalidated
+                .get(&entry.primary)
+                .is_some_and(|at| entry.stored_at <= at)
+    }
+}
+
+/// Streams a stored body to the client; supports ranges.
+struct Hit {
+    body: Bytes,
+    done: bool,
+    range: (usize, usize),
+}
+
+#[async_trait]
+impl HandleHit for Hit {
+    async fn read_body(&mut self) -> Result<Option<Bytes>> {
+        if self.done {
+            return Ok(None);
+        }
+        self.done = true;
+        Ok(Some(self.body.slice(self.range.0..self.range.1)))
+    }
+
+    async fn finish(
+        self: Box<Self>,
+        _storage: &'static (dyn Storage + Sync),
+        _key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn can_seek(&self) -> bool {
+        true
+    }
+
+    fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
+        let len = self.body.len();
+        let end = end.unwrap_or(len).min(len);
+        if start > end {
+            return Error::e_explain(ErrorType::InternalError, "seek start beyond body end");
+        }
+        self.range = (start, end);
+        self.done = false;
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
+        self
+    }
+}
+
+/// Collects a cacheable response body and stores it when complete.
+struct Miss {
+    store: &'static MokaStore,
+    key: HashBinary,
+    primary: HashBinary,
+    meta: StoredMeta,
+    chunks: Vec<Bytes>,
+    size: usize,
+}
+
+#[async_trait]
+impl HandleMiss for Miss {
+    async fn write_body(&mut self, data: Bytes, _eof: bool) -> Result<()> {
+        self.size += data.len();
+        if !data.is_empty() {
+            self.chunks.push(data);
+        }
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>) -> Result<MissFinishType> {
+        let body = match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => self.chunks.into_iter().next().expect("one chunk"),
+            _ => {
+                let mut buf = BytesMut::with_capacity(self.size);
+                for c in &self.chunks {
+                    buf.extend_from_slice(c);
+                }
+                buf.freeze()
+            }
+        };
+        let weight = weigh(&self.meta, body.len());
+        let size = weight as usize;
+        self.store.insert(
+            self.key,
+            Entry {
+                meta: self.meta,
+                body,
+                primary: self.primary,
+                stored_at: SystemTime::now(),
+                weight,
+            },
+        );
+        Ok(MissFinishType::Created(size))
+    }
+}
+
+#[async_trait]
+impl Storage for MokaStore {
+    async fn lookup(
+        &'static self,
+        key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let Some(entry) = self.entries.get(&key.combined_bin()) else {
+            return Ok(None);
+        };
+        if self.is_invalidated(&entry) {
+            return Ok(None);
+        }
+        let hit = Hit {
+            body: entry.body.clone(),
+            done: false,
+            range: (0, entry.body.len()),
+        };
+        Ok(Some((entry.meta.to_meta(), Box::new(hit))))
+    }
+
+    async fn get_miss_handler(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<MissHandler> {
+        Ok(Box::new(Miss {
+            store: self,
+            key: key.combined_bin(),
+            primary: key.primary_bin(),
+            meta: StoredMeta::from_meta(meta),
+            chunks: Vec::new(),
+            size: 0,
+        }))
+    }
+
+    async fn purge(
+        &'static self,
+        target: PurgeTarget<'_>,
+        _purge_type: PurgeType,
+        _trace: &SpanHandle,
+    ) -> Result<PurgeOutcome> {
+        let hash = target.key().combined_bin();
+        Ok(match self.entries.remove(&hash) {
+            Some(_) => PurgeOutcome::Purged(None),
+            None => PurgeOutcome::NotFound,
+        })
+    }
+
+    async fn update_meta(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<bool> {
+        let hash = key.combined_bin();
+        let Some(old) = self.entries.get(&hash) else {
+            return Ok(false);
+        };
+        let meta = StoredMeta::from_meta(meta);
+        let weight = weigh(&meta, old.body.len());
+        self.insert(
+            hash,
+            Entry {
+                meta,
+                body: old.body.clone(),
+                primary: old.primary,
+                stored_at: old.stored_at,
+                weight,
+            },
+        );
+        Ok(true)
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn store() -> &'static MokaStore {
+        Box::leak(Box::new(MokaStore::new(64 * 1024)))
+    }
+
+    fn meta(ttl: Duration) -> CacheMeta {
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        h.insert_header("content-type", "text/plain").unwrap();
+        let now = SystemTime::now();
+        CacheMeta::new(now + ttl, now, 0, 0, h)
+    }
+
+    async fn put(s: &'static MokaStore, key: &CacheKey, body: &'static [u8]) {
+        let span = SpanHandle::default();
+        let mut miss = s
+            .get_miss_handler(key, &meta(Duration::from_secs(60)), &span)
+            .await
+            .unwrap();
+        miss.write_body(Bytes::from_static(body), true).await.unwrap();
+        miss.finish().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn stored_body_and_header_come_back() {
+        let s = store();
+        let key = CacheKey::new("/a", "");
+        put(s, &key, b"hello").await;
+        let (meta, mut hit) = s.lookup(&key, &SpanHandle::default()).await.unwrap().unwrap();
+        assert!(meta.is_fresh(SystemTime::now()));
+        assert_eq!(meta.headers().get("content-type").unwrap(), "text/plain");
+        assert_eq!(hit.read_body().await.unwrap().unwrap(), "hello");
+        assert!(hit.read_body().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn invalidation_hides_older_entries() {
+        let s = store();
+        let key = CacheKey::new("/b", "");
+        put(s, &key, b"x").await;
+        s.invalidate_primary(key.primary_bin());
+        assert!(s.lookup(&key, &SpanHandle::default()).await.unwrap().is_none());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        put(s, &key, b"y").await;
+        assert!(s.lookup(&key, &SpanHandle::default()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn bytes_held_never_exceed_the_bound() {
+        let s = store();
+        static BODY: [u8; 4000] = [7u8; 4000];
+        for i in 0..100 {
+            put(s, &CacheKey::new(format!("/k{i}"), ""), &BODY).await;
+            assert!(s.bytes_held() <= s.max_size(), "held {}", s.bytes_held());
+        }
+        assert!(s.entry_count() > 0);
+    }
+
+    #[tokio::test]
+    async fn seek_serves_a_range() {
+        let s = store();
+        let key = CacheKey::new("/r", "");
+        put(s, &key, b"0123456789").await;
+        let (_, mut hit) = s.lookup(&key, &SpanHandle::default()).await.unwrap().unwrap();
+        hit.seek(2, Some(5)).unwrap();
+        assert_eq!(hit.read_body().await.unwrap().unwrap(), "234");
+    }
+}
