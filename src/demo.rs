@@ -1,1 +1,0 @@
-//! Built-in demo origin servers (placeholder).
