@@ -7,6 +7,8 @@ use clap::Parser;
 use sightline::app::App;
 use sightline::cli::{Cli, Command, LogFormat};
 use sightline::config::{self, Config};
+use sightline::demo::{self, DemoOptions};
+use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -65,8 +67,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             listen,
             admin,
         } => {
-            let _ = (upstreams, latency_ms, error_rate, listen, admin);
-            anyhow::bail!("demo: not wired yet")
+            run_demo(upstreams, latency_ms, error_rate, listen, admin)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Top { .. } => anyhow::bail!("top: not wired yet"),
     }
@@ -80,5 +82,60 @@ fn render_errors(path: &std::path::Path, errs: &config::ConfigErrors) -> String 
     out
 }
 
-#[allow(dead_code)]
-fn demo_config(_c: Config) {}
+/// `sightline demo`: demo origins on loopback, the default config pointed at them.
+fn run_demo(
+    upstreams: u16,
+    latency_ms: u64,
+    error_rate: f64,
+    listen: std::net::SocketAddr,
+    admin: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let mut cfg = config::parse("", &|k| std::env::var(k).ok())
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("demo defaults")?;
+    cfg.proxy.listen = vec![listen];
+    cfg.admin.listen = admin;
+    // The origins must exist before the balancer is built from their addresses, and they run
+    // on their own runtime so they outlive nothing but this function.
+    let origins_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("demo-origins")
+        .enable_all()
+        .build()
+        .context("demo origin runtime")?;
+    let origins = origins_rt.block_on(async {
+        let mut v = Vec::new();
+        for i in 0..upstreams {
+            let opts = DemoOptions {
+                latency: Duration::from_millis(latency_ms),
+                error_rate,
+                name: format!("origin-{}", i + 1),
+            };
+            v.push(demo::spawn_origin("127.0.0.1:0".parse().expect("literal"), opts).await?);
+        }
+        Ok::<_, std::io::Error>(v)
+    })
+    .context("starting demo origins")?;
+    cfg.upstreams.servers = origins.iter().map(|o| o.local_addr()).collect();
+    print_demo_banner(&cfg, &origins);
+    let app = App::build(cfg).context("starting sightline")?;
+    app.run();
+    drop(origins);
+    origins_rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+fn print_demo_banner(cfg: &Config, origins: &[demo::DemoOrigin]) {
+    println!("sightline demo");
+    for (i, o) in origins.iter().enumerate() {
+        println!("  origin-{}       http://{}", i + 1, o.local_addr());
+    }
+    for l in &cfg.proxy.listen {
+        println!("  proxy          http://{l}/   (try /static/app.css, /api/items/42)");
+    }
+    println!("  admin          http://{}/health  /dashboard  /metrics  /", cfg.admin.listen);
+    if cfg.telemetry.traces || cfg.telemetry.metrics {
+        println!("  OTLP export    {}", cfg.telemetry.otlp_endpoint);
+    }
+    println!("Ctrl-C to stop.");
+}

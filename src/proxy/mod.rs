@@ -286,7 +286,11 @@ impl ProxyHttp for Sightline {
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        if let Some((start, end)) = ctx.cache_lookup.as_mut() {
+        if session.cache.phase() == CachePhase::Bypass {
+            // Predicted uncacheable: pingora skipped the lookup (and the cache lock).
+            ctx.cache_trail = CacheTrail::Bypass;
+            ctx.cache_lookup = None;
+        } else if let Some((start, end)) = ctx.cache_lookup.as_mut() {
             if end == start {
                 *end = Instant::now();
             }
@@ -335,7 +339,6 @@ impl ProxyHttp for Sightline {
         peer.options.read_timeout = Some(u.read_timeout);
         peer.options.write_timeout = Some(u.read_timeout);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
-        let _ = session;
         Ok(Box::new(peer))
     }
 
