@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Adapter for the shared comparison harness (../shared/bench/run.sh --proxy-cmd): turns the
+# BENCH_* variables it exports into a sightline config and runs the proxy in the foreground.
+#
+#   ../shared/bench/run.sh --short --proxies nginx,nginx-cache \
+#       --proxy-cmd "$PWD/benches/bench-proxy.sh" --proxy-port 6188 --proxy-name sightline
+#
+# SIGHTLINE_BENCH_TELEMETRY=on exports 100 % of traces and metrics to SIGHTLINE_BENCH_OTLP
+# (default http://127.0.0.1:4317: start a collector there, e.g. `rotel start`).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${SIGHTLINE_BIN:-$here/target/release/sightline}
+cfg=$(mktemp /tmp/sightline-bench.XXXXXX.toml)
+servers=$(printf '"%s",' ${BENCH_UPSTREAMS//,/ })
+telemetry=false
+[ "${SIGHTLINE_BENCH_TELEMETRY:-off}" = on ] && telemetry=true
+cat >"$cfg" <<CONF
+[proxy]
+listen = "${BENCH_LISTEN:-127.0.0.1:6188}"
+threads = ${BENCH_THREADS:-1}
+grace_period = "1s"
+
+[upstreams]
+servers = [${servers%,}]
+keepalive_pool = 2048
+
+[upstreams.health_check]
+kind = "tcp"
+interval = "2s"
+
+[telemetry]
+traces = $telemetry
+metrics = $telemetry
+sample_ratio = 1.0
+otlp_endpoint = "${SIGHTLINE_BENCH_OTLP:-http://127.0.0.1:4317}"
+
+[admin]
+listen = "127.0.0.1:${SIGHTLINE_BENCH_ADMIN_PORT:-19190}"
+
+[dashboard]
+console = false
+CONF
+RUST_LOG=${RUST_LOG:-warn} exec "$bin" run -c "$cfg"
