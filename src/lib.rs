@@ -13,7 +13,10 @@
 //! - [`telemetry`]: per-request records, live figures, OpenTelemetry export.
 //! - [`demo`]: built-in demo origin servers.
 
+pub mod admin;
+pub mod alerts;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod proxy;
 pub mod telemetry;

@@ -312,6 +312,21 @@ pub struct ActiveAlert {
     pub acknowledged: bool,
 }
 
+impl ActiveAlert {
+    /// `name`, or `name(target)` for per-target rules.
+    pub fn label(&self) -> String {
+        alert_label(&self.name, self.target.as_deref())
+    }
+}
+
+/// `name`, or `name(target)` for per-target rules (as printed in alert lines and dashboards).
+pub fn alert_label(name: &str, target: Option<&str>) -> String {
+    match target {
+        Some(t) => format!("{name}({t})"),
+        None => name.to_owned(),
+    }
+}
+
 impl MetricsSnapshot {
     /// The highest severity firing, if any.
     pub fn worst_alert(&self) -> Option<AlertLevel> {

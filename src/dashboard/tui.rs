@@ -1,0 +1,1 @@
+//! `sightline top` (placeholder, filled below).
