@@ -425,4 +425,4 @@ fn fired(rule: &Rule, id: u64, value: f64, wall: u64, snap: &MetricsSnapshot) ->
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -304,6 +304,7 @@ impl Observatory {
                     requests: total.requests,
                     errors: total.errors,
                     avg_response_time_ms: avg_ms(total.latency_sum_us, total.requests),
+                    latency_sum_seconds: total.latency_sum_us as f64 / 1e6,
                     window_requests: win.requests,
                     window_errors: win.errors,
                     window_avg_response_time_ms: avg_ms(win.latency_sum_us, win.requests),

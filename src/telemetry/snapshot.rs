@@ -239,6 +239,8 @@ pub struct UpstreamFigures {
     pub errors: u64,
     /// Mean attempt latency since start, ms.
     pub avg_response_time_ms: f64,
+    /// Sum of attempt latencies since start, seconds.
+    pub latency_sum_seconds: f64,
     /// Attempts in the window.
     pub window_requests: u64,
     /// Errors in the window.
