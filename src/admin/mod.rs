@@ -161,7 +161,7 @@ async fn require_token(State(state): State<AdminState>, req: Request, next: Next
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 mod unit_tests {

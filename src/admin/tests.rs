@@ -27,16 +27,17 @@ impl CachePurger for FakePurger {
     }
 }
 
-struct Admin {
-    url: String,
-    f: Fixture,
+/// An admin server on 127.0.0.1:0 over a test fixture (also used by `sightline top` tests).
+pub(crate) struct Admin {
+    pub(crate) url: String,
+    pub(crate) f: Fixture,
     engine: Arc<AlertEngine>,
     purger: Arc<FakePurger>,
     http: reqwest::Client,
 }
 
 impl Admin {
-    async fn start(token: Option<&str>, jaeger: &str) -> Admin {
+    pub(crate) async fn start(token: Option<&str>, jaeger: &str) -> Admin {
         let f = Fixture::new(2, Duration::from_secs(10));
         let engine = AlertEngine::new(
             &alerts_config(vec![latency_rule(0)], true),

@@ -278,4 +278,78 @@ mod tests {
         feed(&s, 200, CacheOutcome::Hit, Duration::from_millis(1), None);
         assert_eq!(s.in_flight(), 2, "feed starts and finishes its own request");
     }
+
+    #[test]
+    fn concurrent_recording_loses_nothing() {
+        let s = std::sync::Arc::new(LiveStats::new(1));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5_000u64 {
+                        let cache = if i % 4 == 0 {
+                            CacheOutcome::Miss
+                        } else {
+                            CacheOutcome::Hit
+                        };
+                        feed(
+                            &s,
+                            200,
+                            cache,
+                            Duration::from_micros(t * 1000 + i % 97),
+                            Some(0),
+                        );
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let r = s.read();
+        assert_eq!(r.requests, 20_000);
+        assert_eq!(r.latency.count, 20_000);
+        assert_eq!(r.latency.fine.iter().sum::<u64>(), 20_000);
+        assert_eq!(r.latency.semconv.iter().sum::<u64>(), 20_000);
+        assert_eq!(r.cache, [15_000, 5_000, 0, 0]);
+        assert_eq!(r.upstreams[0].requests, 20_000);
+        assert_eq!(s.recent().len(), 200);
+    }
+
+    /// Prints the cost of one `record` call; run with
+    /// `cargo test --lib record_cost -- --ignored --nocapture` (meaningful only in release).
+    #[test]
+    #[ignore]
+    fn record_cost() {
+        use std::time::{Instant, SystemTime};
+        let s = LiveStats::new(3);
+        let start = Instant::now();
+        let rec = RequestRecord {
+            start,
+            start_time: SystemTime::now(),
+            duration: Duration::from_micros(1234),
+            method: &http::Method::GET,
+            path: "/api/items/42",
+            host: None,
+            client: None,
+            user_agent: None,
+            protocol_version: "1.1",
+            status: 200,
+            cache: CacheOutcome::Miss,
+            cache_lookup: None,
+            attempts: &[],
+            error: None,
+            bytes_sent: 512,
+            trace_id: [1; 16],
+            sampled: true,
+        };
+        let n = 1_000_000;
+        let t = Instant::now();
+        for _ in 0..n {
+            s.request_started();
+            s.record(&rec);
+        }
+        println!(
+            "request_started + record: {:?} per request",
+            t.elapsed() / n
+        );
+    }
 }
