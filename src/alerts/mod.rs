@@ -3,6 +3,8 @@
 
 pub mod engine;
 pub mod rules;
+pub mod sink;
 pub mod webhook;
 
-pub use engine::{AlertEngine, AlertEvent, AlertEventKind, AlertRecord, AlertSink, ConsoleSink};
+pub use engine::AlertEngine;
+pub use sink::{AlertEvent, AlertEventKind, AlertRecord, AlertSink, ConsoleSink};

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::engine::{AlertEvent, AlertEventKind};
+use super::sink::{AlertEvent, AlertEventKind};
 
 /// How long one POST may take.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
