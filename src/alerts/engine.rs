@@ -69,7 +69,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl AlertEngine {
-    /// An engine for these rules, printing to `sink` (use [`ConsoleSink::stdout`]).
+    /// An engine for these rules, printing to `sink` (use [`super::ConsoleSink::stdout`]).
     pub fn new(cfg: &AlertsConfig, clock: Arc<dyn Clock>, sink: Arc<dyn AlertSink>) -> Arc<Self> {
         let watches = cfg
             .rules
