@@ -8,10 +8,17 @@ use async_trait::async_trait;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 
+use crate::admin::{self, AdminState, CachePurger};
+use crate::alerts::engine::AlertEngine;
+use crate::alerts::sink::ConsoleSink;
 use crate::config::Config;
-use crate::proxy::{balance, CacheParts, Sightline};
+use crate::dashboard;
+use crate::proxy::{balance, store::MokaStore, CacheParts, Sightline};
+use crate::telemetry::clock::{Clock, SystemClock};
+use crate::telemetry::observatory::{Component, Observatory, ObservatorySettings};
 use crate::telemetry::{
-    stats::LiveStats, trace::RequestTracer, upstreams::UpstreamBoard, Telemetry,
+    stats::LiveStats, trace::RequestTracer, upstreams::UpstreamBoard, CacheUsage, CacheUsageSource,
+    Telemetry,
 };
 
 /// Why sightline could not start.
@@ -40,6 +47,20 @@ pub struct App {
     server: Server,
     telemetry: Arc<Telemetry>,
     side: tokio::runtime::Runtime,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// Lets the admin API purge the cache without the admin knowing the proxy's types.
+struct StorePurger(&'static MokaStore, CacheParts);
+
+impl CachePurger for StorePurger {
+    fn purge_path(&self, path: &str) -> usize {
+        self.1.purge_path(path)
+    }
+
+    fn purge_all(&self) -> usize {
+        self.0.purge_all()
+    }
 }
 
 fn server_conf(cfg: &Config) -> ServerConf {
@@ -77,18 +98,77 @@ impl App {
             .enable_all()
             .build()
             .map_err(StartupError::Runtime)?;
+        let admin_listener = std::net::TcpListener::bind(cfg.admin.listen)
+            .and_then(|l| l.set_nonblocking(true).map(|_| l))
+            .map_err(|source| StartupError::Listen {
+                addr: cfg.admin.listen,
+                source,
+            })?;
         let board = Arc::new(UpstreamBoard::new(&cfg.upstreams.servers));
+        let stats = Arc::new(LiveStats::new(cfg.upstreams.servers.len()));
         let telemetry = Arc::new(Telemetry {
-            stats: Arc::new(LiveStats::default()),
+            stats: stats.clone(),
             tracer: RequestTracer::disabled(),
             upstreams: board.clone(),
         });
         let (balancer, health) =
-            balance::build(&cfg.upstreams, board).map_err(StartupError::Upstreams)?;
+            balance::build(&cfg.upstreams, board.clone()).map_err(StartupError::Upstreams)?;
         let cache = cfg
             .cache
             .enabled
             .then(|| CacheParts::new(cfg.cache.max_size, cfg.cache.max_object_size));
+        let store = cache.as_ref().map(|c| c.store);
+        let usage: CacheUsageSource = Arc::new(move || {
+            store.map_or(CacheUsage::default(), |s| CacheUsage {
+                bytes: s.bytes_held(),
+                entries: s.entry_count(),
+            })
+        });
+        let purger: Option<Arc<dyn CachePurger>> = cache
+            .as_ref()
+            .map(|c| Arc::new(StorePurger(c.store, c.clone_handles())) as Arc<dyn CachePurger>);
+
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let observatory = Observatory::new(
+            stats,
+            board,
+            usage,
+            ObservatorySettings::from_config(&cfg),
+            clock.clone(),
+        );
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let engine = AlertEngine::new(&cfg.alerts, clock, Arc::new(ConsoleSink::stdout()));
+        let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg);
+        {
+            let _guard = side.enter();
+            observatory.start(stop_rx.clone());
+            engine.start(observatory.clone(), stop_rx.clone());
+            if cfg.dashboard.console {
+                dashboard::console::start(
+                    observatory.clone(),
+                    cfg.dashboard.interval,
+                    stop_rx.clone(),
+                );
+            }
+            let listener =
+                tokio::net::TcpListener::from_std(admin_listener).map_err(StartupError::Runtime)?;
+            let mut admin_stop = stop_rx.clone();
+            side.spawn(async move {
+                let done = async move {
+                    let _ = admin_stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = admin::serve(listener, admin_state, done).await {
+                    tracing::error!(error = %e, "admin listener failed");
+                }
+            });
+        }
+        for c in [
+            Component::HttpServer,
+            Component::Cache,
+            Component::LoadBalancer,
+        ] {
+            observatory.mark_started(c);
+        }
 
         let mut server = Server::new_with_opt_and_conf(None, server_conf(&cfg));
         server.bootstrap();
@@ -110,6 +190,7 @@ impl App {
             server,
             telemetry,
             side,
+            stop,
         })
     }
 
@@ -125,6 +206,7 @@ impl App {
             server,
             telemetry,
             side,
+            stop,
         } = self;
         let signal = DrainOnSignal {
             telemetry: telemetry.clone(),
@@ -135,6 +217,7 @@ impl App {
             shutdown_signal: Box::new(signal),
         });
         tracing::info!("proxy stopped; shutting down side services");
+        let _ = stop.send(true);
         side.shutdown_timeout(Duration::from_secs(2));
     }
 }

@@ -10,12 +10,19 @@
 //!
 //! - [`config`]: TOML → validated types.
 //! - [`proxy`]: the pingora `ProxyHttp` implementation, the moka-backed cache, the balancer.
-//! - [`telemetry`]: per-request records, live figures, OpenTelemetry export.
+//! - [`telemetry`]: per-request records, live figures, the per-second history and the
+//!   `MetricsSnapshot` everything on the right reads; OpenTelemetry export.
+//! - [`admin`]: the admin HTTP API (`/health`, `/metrics`, `/api/*`, the web dashboard).
+//! - [`alerts`]: alert rules over snapshots, console lines, history, webhook.
+//! - [`dashboard`]: the text dashboard, its console printer, and `sightline top`.
 //! - [`demo`]: built-in demo origin servers.
 
+pub mod admin;
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod proxy;
 pub mod telemetry;

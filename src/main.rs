@@ -72,7 +72,22 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             run_demo(upstreams, latency_ms, error_rate, listen, admin)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Top { .. } => anyhow::bail!("top: not wired yet"),
+        Command::Top {
+            admins,
+            refresh,
+            once,
+        } => {
+            let refresh = Duration::try_from_secs_f64(refresh)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .context("--refresh must be a positive number of seconds")?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("runtime for top")?;
+            rt.block_on(sightline::dashboard::tui::run_top(admins, refresh, once))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

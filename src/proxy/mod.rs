@@ -56,6 +56,16 @@ impl CacheParts {
         }
     }
 
+    /// Another handle on the same leaked store, lock and predictor.
+    pub fn clone_handles(&self) -> CacheParts {
+        CacheParts {
+            store: self.store,
+            lock: self.lock,
+            predictor: self.predictor,
+            max_object_size: self.max_object_size,
+        }
+    }
+
     /// Purges every variant stored for a request target; returns entries removed.
     pub fn purge_path(&self, path_and_query: &str) -> usize {
         let primary = primary_of(path_and_query.as_bytes());

@@ -1,35 +1,355 @@
-//! Live request figures (PLACEHOLDER until the admin issue lands).
+//! Live request figures: lock-free counters the request path bumps once per request.
+//!
+//! [`LiveStats::request_started`] and [`LiveStats::record`] are the only calls on the request
+//! path; everything else (reading, the recent-requests list) is for the sampler and admin API.
+//! Per request: about twenty relaxed atomic adds, one uncontended per-slot lock to copy the
+//! request into the recent ring, and one atomic load for the slowest-requests tracker.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use super::record::RequestRecord;
+use super::latency::{LatencyHistogram, LatencyReading};
+use super::recent::{Entry, RecentRing, RequestInfo, SlowTracker};
+use super::record::{CacheOutcome, RequestRecord};
+
+/// Per-upstream counters (one per attempt sent to that upstream).
+#[derive(Debug, Default)]
+struct UpstreamCounters {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    latency_sum_us: AtomicU64,
+}
+
+/// A plain copy of one upstream's cumulative counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpstreamReading {
+    /// Attempts sent.
+    pub requests: u64,
+    /// Attempts that failed or answered 5xx.
+    pub errors: u64,
+    /// Sum of attempt latencies, µs.
+    pub latency_sum_us: u64,
+}
+
+/// A plain copy of every cumulative counter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsReading {
+    /// Finished requests.
+    pub requests: u64,
+    /// Requests by status class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    pub status: [u64; 5],
+    /// 5xx or no response.
+    pub errors: u64,
+    /// Cache outcomes: hit, miss, stale, bypass.
+    pub cache: [u64; 4],
+    /// Response body bytes sent.
+    pub bytes_sent: u64,
+    /// Request latencies.
+    pub latency: LatencyReading,
+    /// Per upstream, by [`super::UpstreamId`].
+    pub upstreams: Vec<UpstreamReading>,
+    /// Requests started and not yet finished.
+    pub in_flight: u64,
+}
 
 /// Counters updated once per request without locks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LiveStats {
     requests: AtomicU64,
-    in_flight: AtomicU64,
+    in_flight: AtomicI64,
+    status: [AtomicU64; 5],
+    errors: AtomicU64,
+    cache: [AtomicU64; 4],
+    bytes_sent: AtomicU64,
+    latency: LatencyHistogram,
+    upstreams: Box<[UpstreamCounters]>,
+    recent: RecentRing,
+    slow: SlowTracker,
+}
+
+impl Default for LiveStats {
+    /// Stats without per-upstream counters (attempts are then not counted per upstream).
+    fn default() -> Self {
+        LiveStats::new(0)
+    }
+}
+
+fn cache_index(c: CacheOutcome) -> usize {
+    match c {
+        CacheOutcome::Hit => 0,
+        CacheOutcome::Miss => 1,
+        CacheOutcome::Stale => 2,
+        CacheOutcome::Bypass => 3,
+    }
 }
 
 impl LiveStats {
+    /// Stats for `n_upstreams` upstreams (ids `0..n_upstreams`; others are ignored).
+    pub fn new(n_upstreams: usize) -> Self {
+        LiveStats {
+            requests: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
+            status: Default::default(),
+            errors: AtomicU64::new(0),
+            cache: Default::default(),
+            bytes_sent: AtomicU64::new(0),
+            latency: LatencyHistogram::default(),
+            upstreams: (0..n_upstreams).map(|_| Default::default()).collect(),
+            recent: RecentRing::new(),
+            slow: SlowTracker::new(),
+        }
+    }
+
     /// A request entered the proxy.
     pub fn request_started(&self) {
         self.in_flight.fetch_add(1, Relaxed);
     }
 
-    /// A request finished.
-    pub fn record(&self, _rec: &RequestRecord<'_>) {
+    /// A request finished (call exactly once per [`Self::request_started`]).
+    pub fn record(&self, rec: &RequestRecord<'_>) {
         self.in_flight.fetch_sub(1, Relaxed);
         self.requests.fetch_add(1, Relaxed);
-    }
+        if (100..600).contains(&rec.status) {
+            self.status[(rec.status / 100 - 1) as usize].fetch_add(1, Relaxed);
+        }
+        if rec.is_error() {
+            self.errors.fetch_add(1, Relaxed);
+        }
+        self.cache[cache_index(rec.cache)].fetch_add(1, Relaxed);
+        self.bytes_sent.fetch_add(rec.bytes_sent, Relaxed);
+        let latency_us = rec.duration.as_micros().min(u64::MAX as u128) as u64;
+        self.latency.record(latency_us);
 
-    /// Requests in flight right now.
-    pub fn in_flight(&self) -> u64 {
-        self.in_flight.load(Relaxed)
+        let end = rec.start + rec.duration;
+        for a in rec.attempts {
+            let Some(c) = self.upstreams.get(a.upstream) else {
+                continue;
+            };
+            c.requests.fetch_add(1, Relaxed);
+            if a.failed || a.status.is_some_and(|s| s >= 500) {
+                c.errors.fetch_add(1, Relaxed);
+            }
+            let took = a.end.unwrap_or(end).saturating_duration_since(a.start);
+            c.latency_sum_us
+                .fetch_add(took.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+        }
+
+        let entry = Entry::from_record(rec, latency_us);
+        let seq = self.recent.push(entry);
+        self.slow.offer(seq, &entry);
     }
 
     /// Requests finished since start.
     pub fn requests(&self) -> u64 {
         self.requests.load(Relaxed)
+    }
+
+    /// Requests started and not yet finished.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Relaxed).max(0) as u64
+    }
+
+    /// Number of upstreams counted.
+    pub fn upstream_count(&self) -> usize {
+        self.upstreams.len()
+    }
+
+    /// Copies every cumulative counter.
+    pub fn read(&self) -> StatsReading {
+        StatsReading {
+            requests: self.requests.load(Relaxed),
+            status: std::array::from_fn(|i| self.status[i].load(Relaxed)),
+            errors: self.errors.load(Relaxed),
+            cache: std::array::from_fn(|i| self.cache[i].load(Relaxed)),
+            bytes_sent: self.bytes_sent.load(Relaxed),
+            latency: self.latency.read(),
+            upstreams: self
+                .upstreams
+                .iter()
+                .map(|u| UpstreamReading {
+                    requests: u.requests.load(Relaxed),
+                    errors: u.errors.load(Relaxed),
+                    latency_sum_us: u.latency_sum_us.load(Relaxed),
+                })
+                .collect(),
+            in_flight: self.in_flight(),
+        }
+    }
+
+    /// The last 200 requests, newest first.
+    pub fn recent(&self) -> Vec<RequestInfo> {
+        self.recent.list()
+    }
+
+    /// The slowest requests since the previous call, slowest first (for the sampler).
+    pub fn drain_slowest(&self) -> Vec<RequestInfo> {
+        self.slow.drain()
+    }
+}
+
+/// Builders of synthetic request records, shared by this crate's tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use crate::telemetry::record::{CacheOutcome, RequestRecord, UpstreamAttempt};
+
+    /// Feeds one request with these facts into `stats` (one attempt on `upstream` if given).
+    pub(crate) fn feed(
+        stats: &super::LiveStats,
+        status: u16,
+        cache: CacheOutcome,
+        latency: Duration,
+        upstream: Option<usize>,
+    ) {
+        let start = Instant::now();
+        let attempts: Vec<UpstreamAttempt> = upstream
+            .map(|id| UpstreamAttempt {
+                upstream: id,
+                addr: format!("127.0.0.1:{}", 9001 + id).parse().unwrap(),
+                start,
+                end: Some(start + latency),
+                status: Some(status),
+                failed: false,
+                span_id: [0; 8],
+            })
+            .into_iter()
+            .collect();
+        let rec = RequestRecord {
+            start,
+            start_time: SystemTime::now(),
+            duration: latency,
+            method: &http::Method::GET,
+            path: "/test",
+            host: None,
+            client: None,
+            user_agent: None,
+            protocol_version: "1.1",
+            status,
+            cache,
+            cache_lookup: None,
+            attempts: &attempts,
+            error: None,
+            bytes_sent: 100,
+            trace_id: [7; 16],
+            sampled: true,
+        };
+        stats.request_started();
+        stats.record(&rec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::test_support::feed;
+    use super::*;
+
+    #[test]
+    fn counts_every_facet_of_a_request() {
+        let s = LiveStats::new(2);
+        let ms = Duration::from_millis;
+        feed(&s, 200, CacheOutcome::Hit, ms(1), None);
+        feed(&s, 200, CacheOutcome::Miss, ms(10), Some(0));
+        feed(&s, 503, CacheOutcome::Bypass, ms(30), Some(1));
+        feed(&s, 0, CacheOutcome::Bypass, ms(5), Some(7)); // unknown upstream: ignored there
+        let r = s.read();
+        assert_eq!(r.requests, 4);
+        assert_eq!(r.status, [0, 2, 0, 0, 1]);
+        assert_eq!(r.errors, 2);
+        assert_eq!(r.cache, [1, 1, 0, 2]);
+        assert_eq!(r.bytes_sent, 400);
+        assert_eq!(r.latency.count, 4);
+        assert_eq!(r.latency.sum_us, 46_000);
+        assert_eq!(r.upstreams[0].requests, 1);
+        assert_eq!(r.upstreams[0].latency_sum_us, 10_000);
+        assert_eq!((r.upstreams[1].requests, r.upstreams[1].errors), (1, 1));
+        assert_eq!(r.in_flight, 0);
+        assert_eq!(s.recent().len(), 4);
+        assert_eq!(s.drain_slowest()[0].latency_ms, 30.0);
+    }
+
+    #[test]
+    fn in_flight_follows_start_and_finish() {
+        let s = LiveStats::new(0);
+        s.request_started();
+        s.request_started();
+        assert_eq!(s.in_flight(), 2);
+        feed(&s, 200, CacheOutcome::Hit, Duration::from_millis(1), None);
+        assert_eq!(s.in_flight(), 2, "feed starts and finishes its own request");
+    }
+
+    #[test]
+    fn concurrent_recording_loses_nothing() {
+        let s = std::sync::Arc::new(LiveStats::new(1));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5_000u64 {
+                        let cache = if i % 4 == 0 {
+                            CacheOutcome::Miss
+                        } else {
+                            CacheOutcome::Hit
+                        };
+                        feed(
+                            &s,
+                            200,
+                            cache,
+                            Duration::from_micros(t * 1000 + i % 97),
+                            Some(0),
+                        );
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let r = s.read();
+        assert_eq!(r.requests, 20_000);
+        assert_eq!(r.latency.count, 20_000);
+        assert_eq!(r.latency.fine.iter().sum::<u64>(), 20_000);
+        assert_eq!(r.latency.semconv.iter().sum::<u64>(), 20_000);
+        assert_eq!(r.cache, [15_000, 5_000, 0, 0]);
+        assert_eq!(r.upstreams[0].requests, 20_000);
+        assert_eq!(s.recent().len(), 200);
+    }
+
+    /// Prints the cost of one `record` call; run with
+    /// `cargo test --lib record_cost -- --ignored --nocapture` (meaningful only in release).
+    #[test]
+    #[ignore]
+    fn record_cost() {
+        use std::time::{Instant, SystemTime};
+        let s = LiveStats::new(3);
+        let start = Instant::now();
+        let rec = RequestRecord {
+            start,
+            start_time: SystemTime::now(),
+            duration: Duration::from_micros(1234),
+            method: &http::Method::GET,
+            path: "/api/items/42",
+            host: None,
+            client: None,
+            user_agent: None,
+            protocol_version: "1.1",
+            status: 200,
+            cache: CacheOutcome::Miss,
+            cache_lookup: None,
+            attempts: &[],
+            error: None,
+            bytes_sent: 512,
+            trace_id: [1; 16],
+            sampled: true,
+        };
+        let n = 1_000_000;
+        let t = Instant::now();
+        for _ in 0..n {
+            s.request_started();
+            s.record(&rec);
+        }
+        println!(
+            "request_started + record: {:?} per request",
+            t.elapsed() / n
+        );
     }
 }

@@ -1,0 +1,254 @@
+//! The admin route handlers: each reads a snapshot (or the alert engine, or the purger) and
+//! shapes one answer.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::health::{self, HealthStatus};
+use super::{error, prometheus, AdminState};
+use crate::dashboard::text::render;
+use crate::telemetry::recent::RequestInfo;
+use crate::telemetry::snapshot::MetricsSnapshot;
+
+/// `duration` when the query has none, seconds.
+const DEFAULT_DURATION: u64 = 60;
+/// The longest `duration` accepted, seconds (answers hold what history keeps).
+const MAX_DURATION: u64 = 86_400;
+
+/// A request with its Jaeger link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkedRequest {
+    /// The request.
+    #[serde(flatten)]
+    pub request: RequestInfo,
+    /// `{jaeger_ui_url}/trace/{trace_id}` when both are known.
+    pub trace_url: Option<String>,
+}
+
+/// `GET /api/summary`: every current figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// `/health`'s overall status.
+    pub status: HealthStatus,
+    /// The snapshot's figures, at the top level.
+    #[serde(flatten)]
+    pub snapshot: MetricsSnapshot,
+    /// The 10 slowest requests in the window, slowest first, with trace links.
+    pub slowest: Vec<LinkedRequest>,
+    /// The Jaeger UI, when configured.
+    pub jaeger_ui_url: Option<String>,
+}
+
+fn link(state: &AdminState, request: RequestInfo) -> LinkedRequest {
+    LinkedRequest {
+        trace_url: state.trace_link(request.trace_id.as_deref()),
+        request,
+    }
+}
+
+/// Reads `duration` (whole seconds, 1..=86400) from a query string.
+fn duration_param(query: Option<&str>) -> Result<Duration, String> {
+    let raw = query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "duration")
+        .map(|(_, v)| v);
+    let secs = match raw {
+        None => DEFAULT_DURATION,
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=MAX_DURATION).contains(s))
+            .ok_or_else(|| {
+                format!("duration must be whole seconds from 1 to {MAX_DURATION}, got {v:?}")
+            })?,
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// `GET /`: the web dashboard.
+pub async fn web_page() -> Html<&'static str> {
+    Html(include_str!("web/index.html"))
+}
+
+/// `GET /health`.
+pub async fn health(State(s): State<AdminState>) -> Response {
+    let body = health::body(&s.observatory.snapshot());
+    let code = match body.status {
+        HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::OK,
+    };
+    (code, Json(body)).into_response()
+}
+
+/// `GET /dashboard`.
+pub async fn dashboard(State(s): State<AdminState>) -> Response {
+    let text = render(&s.observatory.snapshot());
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(s): State<AdminState>) -> Response {
+    let text = prometheus::render(&s.observatory.snapshot());
+    ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response()
+}
+
+/// `GET /api/summary`.
+pub async fn summary(State(s): State<AdminState>) -> Json<Summary> {
+    let snap = s.observatory.snapshot();
+    let slowest = snap
+        .window
+        .slowest
+        .iter()
+        .cloned()
+        .map(|r| link(&s, r))
+        .collect();
+    Json(Summary {
+        status: health::status(&snap),
+        snapshot: MetricsSnapshot::clone(&snap),
+        slowest,
+        jaeger_ui_url: (!s.jaeger_ui_url.is_empty()).then(|| s.jaeger_ui_url.to_string()),
+    })
+}
+
+/// `GET /api/metrics/history?duration=60`.
+pub async fn history(State(s): State<AdminState>, RawQuery(q): RawQuery) -> Response {
+    let span = match duration_param(q.as_deref()) {
+        Ok(d) => d,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    Json(json!({
+        "duration_seconds": span.as_secs(),
+        "kept_seconds": s.observatory.history_capacity(),
+        "samples": s.observatory.history(span),
+    }))
+    .into_response()
+}
+
+/// `GET /api/upstreams`.
+pub async fn upstreams(State(s): State<AdminState>) -> Response {
+    Json(json!({ "upstreams": s.observatory.snapshot().upstreams })).into_response()
+}
+
+/// `GET /api/upstreams/{addr}?duration=60`.
+pub async fn upstream(
+    State(s): State<AdminState>,
+    Path(addr): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let span = match duration_param(q.as_deref()) {
+        Ok(d) => d,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    let Ok(wanted) = addr.parse::<SocketAddr>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{addr:?} is not an upstream address (host:port)"),
+        );
+    };
+    let snap = s.observatory.snapshot();
+    let found = snap
+        .upstreams
+        .iter()
+        .position(|u| u.address.parse::<SocketAddr>().ok() == Some(wanted));
+    let Some(id) = found else {
+        return error(StatusCode::NOT_FOUND, format!("no upstream {wanted}"));
+    };
+    Json(json!({
+        "upstream": snap.upstreams[id],
+        "duration_seconds": span.as_secs(),
+        "history": s.observatory.upstream_history(id, span),
+    }))
+    .into_response()
+}
+
+/// `GET /api/alerts`.
+pub async fn alerts(State(s): State<AdminState>) -> Response {
+    Json(json!({ "active": s.alerts.active(), "history": s.alerts.history() })).into_response()
+}
+
+/// `POST /api/alerts/{id}/ack`.
+pub async fn ack(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("alert id {id:?} is not a number"),
+        );
+    };
+    match s.alerts.ack(id) {
+        Some(alert) => {
+            s.observatory.set_alerts(s.alerts.active_brief());
+            Json(json!({ "alert": alert })).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, format!("no alert {id}")),
+    }
+}
+
+/// `GET /api/requests/recent`.
+pub async fn recent(State(s): State<AdminState>) -> Response {
+    let list: Vec<LinkedRequest> = s
+        .observatory
+        .recent_requests()
+        .into_iter()
+        .map(|r| link(&s, r))
+        .collect();
+    Json(json!({ "requests": list })).into_response()
+}
+
+/// The purge request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeBody {
+    path: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// `POST /api/cache/purge`.
+pub async fn purge(State(s): State<AdminState>, body: Bytes) -> Response {
+    let usage = r#"expected {"path": "/x"} or {"all": true}"#;
+    let parsed: PurgeBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("{usage}: {e}")),
+    };
+    let Some(purger) = &s.purger else {
+        return error(StatusCode::CONFLICT, "the cache is disabled");
+    };
+    let purged = match (parsed.path, parsed.all) {
+        (None, true) => purger.purge_all(),
+        (Some(path), false) if path.starts_with('/') => purger.purge_path(&path),
+        _ => return error(StatusCode::BAD_REQUEST, usage),
+    };
+    Json(json!({ "purged": purged })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_param_bounds() {
+        assert_eq!(duration_param(None).unwrap(), Duration::from_secs(60));
+        assert_eq!(
+            duration_param(Some("x=1&duration=300")).unwrap(),
+            Duration::from_secs(300)
+        );
+        for bad in [
+            "duration=0",
+            "duration=abc",
+            "duration=-5",
+            "duration=86401",
+        ] {
+            assert!(duration_param(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

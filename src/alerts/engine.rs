@@ -1,0 +1,307 @@
+//! The alert engine: evaluates every rule over each new snapshot, prints one line per firing or
+//! resolving (plus a `tracing` warning), keeps the active alerts and the last 100, and hands
+//! transitions to the webhook without ever waiting for it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::rules::{op_symbol, Rule, RuleState, Transition, Watched};
+use super::sink::{AlertEvent, AlertEventKind, AlertRecord, AlertSink};
+use super::webhook::Webhook;
+use crate::config::{AlertMetric, AlertsConfig};
+use crate::telemetry::clock::{unix_ms, Clock};
+use crate::telemetry::observatory::{shutdown_requested, Observatory, Shutdown};
+use crate::telemetry::snapshot::{alert_label, ActiveAlert, MetricsSnapshot};
+
+/// Alerts kept in the history.
+pub const HISTORY_LEN: usize = 100;
+/// Trace ids listed on a latency alert.
+const TRACE_IDS: usize = 5;
+
+/// A number as alert lines show it: whole numbers bare, others with one decimal.
+fn shown(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn whole_secs(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+struct Watch {
+    rule: Rule,
+    state: RuleState,
+    active: Option<u64>,
+}
+
+struct State {
+    watches: Vec<Watch>,
+    upstream_rules_for: usize,
+    next_id: u64,
+    active: Vec<AlertRecord>,
+    resolved: VecDeque<AlertRecord>,
+}
+
+/// Evaluates rules over snapshots; the source of `/api/alerts`.
+pub struct AlertEngine {
+    cooldown: Duration,
+    upstream_down_rule: bool,
+    clock: Arc<dyn Clock>,
+    sink: Arc<dyn AlertSink>,
+    webhook: Option<Webhook>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for AlertEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertEngine")
+            .field("cooldown", &self.cooldown)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl AlertEngine {
+    /// An engine for these rules, printing to `sink` (use [`super::ConsoleSink::stdout`]).
+    pub fn new(cfg: &AlertsConfig, clock: Arc<dyn Clock>, sink: Arc<dyn AlertSink>) -> Arc<Self> {
+        let watches = cfg
+            .rules
+            .iter()
+            .map(|r| Watch {
+                rule: r.into(),
+                state: RuleState::default(),
+                active: None,
+            })
+            .collect();
+        Arc::new(AlertEngine {
+            cooldown: cfg.cooldown,
+            upstream_down_rule: cfg.upstream_down_rule,
+            clock,
+            sink,
+            webhook: cfg.webhook.as_deref().map(Webhook::new),
+            state: Mutex::new(State {
+                watches,
+                upstream_rules_for: 0,
+                next_id: 1,
+                active: Vec::new(),
+                resolved: VecDeque::with_capacity(HISTORY_LEN),
+            }),
+        })
+    }
+
+    /// Spawns the evaluation loop: once per new snapshot (every second), publishing the
+    /// firing alerts back into the observatory's snapshots.
+    pub fn start(
+        self: &Arc<Self>,
+        obs: Arc<Observatory>,
+        mut shutdown: Shutdown,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        let mut snapshots = obs.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = snapshots.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        let snap = Arc::clone(&snapshots.borrow_and_update());
+                        me.evaluate(&snap);
+                        obs.set_alerts(me.active_brief());
+                    }
+                    _ = shutdown_requested(&mut shutdown) => break,
+                }
+            }
+        })
+    }
+
+    /// Evaluates every rule over one snapshot; emits and returns the transitions.
+    pub fn evaluate(&self, snap: &MetricsSnapshot) -> Vec<AlertEvent> {
+        let now = self.clock.now();
+        let wall = unix_ms(self.clock.wall());
+        let mut events = Vec::new();
+        {
+            let mut st = lock(&self.state);
+            let st = &mut *st;
+            if self.upstream_down_rule && st.upstream_rules_for < snap.upstreams.len() {
+                for (i, u) in snap
+                    .upstreams
+                    .iter()
+                    .enumerate()
+                    .skip(st.upstream_rules_for)
+                {
+                    st.watches.push(Watch {
+                        rule: Rule::upstream_down(i, &u.address),
+                        state: RuleState::default(),
+                        active: None,
+                    });
+                }
+                st.upstream_rules_for = snap.upstreams.len();
+            }
+            for w in &mut st.watches {
+                let value = w.rule.value(snap);
+                match w.state.step(&w.rule, value, now, self.cooldown) {
+                    Some(Transition::Fired { value }) => {
+                        let record = fired(&w.rule, st.next_id, value, wall, snap);
+                        st.next_id += 1;
+                        w.active = Some(record.id);
+                        st.active.push(record.clone());
+                        events.push(AlertEvent {
+                            kind: AlertEventKind::Firing,
+                            line: record.message.clone(),
+                            record,
+                        });
+                    }
+                    Some(Transition::Resolved { after, peak }) => {
+                        let id = w.active.take();
+                        let Some(pos) = st.active.iter().position(|a| Some(a.id) == id) else {
+                            continue;
+                        };
+                        let mut record = st.active.remove(pos);
+                        record.state = AlertEventKind::Resolved;
+                        record.peak = peak;
+                        record.ended_unix_ms = Some(wall);
+                        record.duration_seconds = Some(after.as_secs_f64());
+                        if st.resolved.len() == HISTORY_LEN {
+                            st.resolved.pop_front();
+                        }
+                        st.resolved.push_back(record.clone());
+                        let line = format!(
+                            "ALERT RESOLVED {} after {}",
+                            record.label(),
+                            whole_secs(after)
+                        );
+                        events.push(AlertEvent {
+                            kind: AlertEventKind::Resolved,
+                            record,
+                            line,
+                        });
+                    }
+                    None => {
+                        if let (Some(id), super::rules::Phase::Firing { peak, .. }) =
+                            (w.active, w.state.phase)
+                        {
+                            if let Some(a) = st.active.iter_mut().find(|a| a.id == id) {
+                                a.peak = peak;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for e in &events {
+            tracing::warn!(
+                alert = %e.record.label(),
+                severity = e.record.severity.as_str(),
+                state = ?e.kind,
+                value = e.record.value,
+                trace_ids = ?e.record.trace_ids,
+                "{}",
+                e.line
+            );
+            self.sink.emit(e);
+            if let Some(hook) = &self.webhook {
+                hook.send(e);
+            }
+        }
+        events
+    }
+
+    /// Alerts firing now, oldest first.
+    pub fn active(&self) -> Vec<AlertRecord> {
+        lock(&self.state).active.clone()
+    }
+
+    /// Alerts firing now, as snapshots show them.
+    pub fn active_brief(&self) -> Vec<ActiveAlert> {
+        lock(&self.state)
+            .active
+            .iter()
+            .map(AlertRecord::brief)
+            .collect()
+    }
+
+    /// The last [`HISTORY_LEN`] alerts (firing and resolved), newest first.
+    pub fn history(&self) -> Vec<AlertRecord> {
+        let st = lock(&self.state);
+        let mut all: Vec<AlertRecord> = st.resolved.iter().chain(&st.active).cloned().collect();
+        all.sort_by_key(|a| std::cmp::Reverse(a.id));
+        all.truncate(HISTORY_LEN);
+        all
+    }
+
+    /// Acknowledges an alert by id; returns it, or `None` when unknown.
+    pub fn ack(&self, id: u64) -> Option<AlertRecord> {
+        let at = unix_ms(self.clock.wall());
+        let mut st = lock(&self.state);
+        let st = &mut *st;
+        let rec = st
+            .active
+            .iter_mut()
+            .chain(st.resolved.iter_mut())
+            .find(|a| a.id == id)?;
+        if !rec.acknowledged {
+            rec.acknowledged = true;
+            rec.acknowledged_unix_ms = Some(at);
+        }
+        Some(rec.clone())
+    }
+}
+
+fn fired(rule: &Rule, id: u64, value: f64, wall: u64, snap: &MetricsSnapshot) -> AlertRecord {
+    let label = alert_label(&rule.name, rule.target.as_deref());
+    let message = format!(
+        "ALERT FIRING {} {label}: {}={} {} {} for {}",
+        rule.severity.as_str(),
+        rule.watched.name(),
+        shown(value),
+        op_symbol(rule.op),
+        rule.threshold,
+        whole_secs(rule.for_),
+    );
+    let latency = matches!(
+        rule.watched,
+        Watched::Metric(AlertMetric::AvgResponseTimeMs | AlertMetric::P99ResponseTimeMs)
+    );
+    let trace_ids = if latency {
+        let ids = snap
+            .window
+            .slowest
+            .iter()
+            .filter_map(|r| r.trace_id.clone());
+        ids.take(TRACE_IDS).collect()
+    } else {
+        Vec::new()
+    };
+    AlertRecord {
+        id,
+        name: rule.name.clone(),
+        target: rule.target.clone(),
+        severity: rule.severity,
+        metric: rule.watched.name().to_owned(),
+        op: op_symbol(rule.op).to_owned(),
+        threshold: rule.threshold,
+        for_seconds: rule.for_.as_secs_f64(),
+        state: AlertEventKind::Firing,
+        value,
+        peak: value,
+        started_unix_ms: wall,
+        ended_unix_ms: None,
+        duration_seconds: None,
+        acknowledged: false,
+        acknowledged_unix_ms: None,
+        trace_ids,
+        message,
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+pub(crate) mod tests;

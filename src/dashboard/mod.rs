@@ -1,0 +1,6 @@
+//! Dashboards over a [`crate::telemetry::snapshot::MetricsSnapshot`]: the text dashboard (also
+//! `GET /dashboard`), the periodic console printer, and `sightline top`.
+
+pub mod console;
+pub mod text;
+pub mod tui;

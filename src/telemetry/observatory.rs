@@ -1,0 +1,392 @@
+//! The `Observatory`: owns the live stats, the per-second history and the latest
+//! [`MetricsSnapshot`]; its sampler task turns counters into samples once a second.
+//!
+//! Readers (admin, dashboards, alerts) call [`Observatory::snapshot`] (lock-free, `ArcSwap`) or
+//! [`Observatory::subscribe`] to be woken by each new snapshot.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use super::clock::{unix_ms, Clock};
+use super::history::{avg_ms, per_second, History, HistoryPoint, Sample, UpstreamPoint};
+use super::history::{UpstreamState, WindowSums};
+use super::latency::{quantile_ms, SEMCONV_BOUNDS_S};
+use super::recent::RequestInfo;
+use super::snapshot::*;
+use super::stats::{LiveStats, StatsReading};
+use super::upstreams::UpstreamBoard;
+use super::{CacheUsageSource, UpstreamId};
+use crate::config::Config;
+
+/// Tells background tasks to stop: send `true` (dropping the sender stops them too).
+pub type Shutdown = watch::Receiver<bool>;
+
+/// Resolves once shutdown is requested or the sender is gone.
+pub async fn shutdown_requested(rx: &mut Shutdown) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// A component whose uptime is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// The client-facing HTTP server.
+    HttpServer,
+    /// The response cache.
+    Cache,
+    /// The balancer and its health checks.
+    LoadBalancer,
+}
+
+/// What the observatory needs from the config.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ObservatorySettings {
+    /// Sliding window for rates and averages (`dashboard.window`).
+    pub window: Duration,
+    /// `cache.enabled`.
+    pub cache_enabled: bool,
+}
+
+impl ObservatorySettings {
+    /// The settings a config asks for.
+    pub fn from_config(cfg: &Config) -> Self {
+        ObservatorySettings {
+            window: cfg.dashboard.window,
+            cache_enabled: cfg.cache.enabled,
+        }
+    }
+}
+
+struct SamplerState {
+    history: History,
+    prev: StatsReading,
+    last_tick: Instant,
+}
+
+/// Live stats + history + the latest snapshot.
+pub struct Observatory {
+    stats: Arc<LiveStats>,
+    board: Arc<UpstreamBoard>,
+    cache_usage: CacheUsageSource,
+    settings: ObservatorySettings,
+    clock: Arc<dyn Clock>,
+    started: Instant,
+    component_started: Mutex<[Instant; 3]>,
+    sampler: Mutex<SamplerState>,
+    alerts: Mutex<Vec<ActiveAlert>>,
+    latest: ArcSwap<MetricsSnapshot>,
+    tx: watch::Sender<Arc<MetricsSnapshot>>,
+}
+
+impl std::fmt::Debug for Observatory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observatory")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Resident set size of this process, bytes (0 where `/proc` is unavailable).
+pub fn rss_bytes() -> u64 {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions; it only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(0) as u64
+}
+
+impl Observatory {
+    /// An observatory over these sources; every component counts as started now.
+    pub fn new(
+        stats: Arc<LiveStats>,
+        board: Arc<UpstreamBoard>,
+        cache_usage: CacheUsageSource,
+        settings: ObservatorySettings,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
+        let now = clock.now();
+        let window_secs = settings.window.as_secs_f64().ceil() as usize;
+        let sampler = SamplerState {
+            history: History::new(window_secs + 1),
+            prev: stats.read(),
+            last_tick: now,
+        };
+        let (tx, _) = watch::channel(Arc::new(MetricsSnapshot::default()));
+        let obs = Arc::new(Observatory {
+            stats,
+            board,
+            cache_usage,
+            settings,
+            clock,
+            started: now,
+            component_started: Mutex::new([now; 3]),
+            sampler: Mutex::new(sampler),
+            alerts: Mutex::new(Vec::new()),
+            latest: ArcSwap::from_pointee(MetricsSnapshot::default()),
+            tx,
+        });
+        let first = {
+            let s = lock(&obs.sampler);
+            let sums = s.history.sums(settings.window, obs.stats.upstream_count());
+            obs.build(&s.prev, &sums)
+        };
+        obs.publish(first, false);
+        obs
+    }
+
+    /// Spawns the once-a-second sampler on the current tokio runtime.
+    pub fn start(self: &Arc<Self>, mut shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                tokio::select! {
+                    _ = every.tick() => me.tick(),
+                    _ = shutdown_requested(&mut shutdown) => break,
+                }
+            }
+        })
+    }
+
+    /// Takes one sample now and publishes a new snapshot (the sampler calls this every second).
+    pub fn tick(&self) {
+        let snap = {
+            let mut s = lock(&self.sampler);
+            let now = self.clock.now();
+            let reading = self.stats.read();
+            let states: Vec<UpstreamState> = self
+                .board
+                .snapshot()
+                .iter()
+                .map(|u| UpstreamState {
+                    healthy: u.healthy,
+                    in_flight: u.in_flight,
+                })
+                .collect();
+            let sample = Sample::between(
+                &s.prev,
+                &reading,
+                unix_ms(self.clock.wall()),
+                now.saturating_duration_since(s.last_tick),
+                &states,
+                self.stats.drain_slowest(),
+            );
+            s.history.push(sample);
+            s.prev = reading;
+            s.last_tick = now;
+            let sums = s
+                .history
+                .sums(self.settings.window, self.stats.upstream_count());
+            self.build(&s.prev, &sums)
+        };
+        self.publish(snap, true);
+    }
+
+    fn publish(&self, mut snap: MetricsSnapshot, notify: bool) {
+        // Held across the store so an alert update cannot be overwritten by an older build.
+        let alerts = lock(&self.alerts);
+        snap.alerts = alerts.clone();
+        let snap = Arc::new(snap);
+        self.latest.store(Arc::clone(&snap));
+        drop(alerts);
+        if notify {
+            self.tx.send_replace(snap);
+        }
+    }
+
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> Arc<MetricsSnapshot> {
+        self.latest.load_full()
+    }
+
+    /// A receiver woken by every sampled snapshot.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetricsSnapshot>> {
+        self.tx.subscribe()
+    }
+
+    /// Replaces the firing alerts shown in snapshots (the alert engine calls this).
+    pub fn set_alerts(&self, active: Vec<ActiveAlert>) {
+        let mut alerts = lock(&self.alerts);
+        if *alerts == active {
+            return;
+        }
+        let mut snap = MetricsSnapshot::clone(&self.latest.load());
+        snap.alerts = active.clone();
+        *alerts = active;
+        self.latest.store(Arc::new(snap));
+    }
+
+    /// Restarts a component's uptime (call when it (re)starts).
+    pub fn mark_started(&self, c: Component) {
+        lock(&self.component_started)[c as usize] = self.clock.now();
+    }
+
+    /// The per-second samples covering the last `span`, oldest first.
+    pub fn history(&self, span: Duration) -> Vec<HistoryPoint> {
+        lock(&self.sampler)
+            .history
+            .last(span)
+            .map(Sample::point)
+            .collect()
+    }
+
+    /// One upstream's per-second samples covering the last `span`, oldest first.
+    pub fn upstream_history(&self, id: UpstreamId, span: Duration) -> Vec<UpstreamPoint> {
+        let s = lock(&self.sampler);
+        s.history
+            .last(span)
+            .filter_map(|x| x.upstream_point(id))
+            .collect()
+    }
+
+    /// Samples kept at most (seconds of history).
+    pub fn history_capacity(&self) -> usize {
+        lock(&self.sampler).history.capacity()
+    }
+
+    /// The last 200 requests, newest first.
+    pub fn recent_requests(&self) -> Vec<RequestInfo> {
+        self.stats.recent()
+    }
+
+    /// The live counters (what the request path records into).
+    pub fn stats(&self) -> &Arc<LiveStats> {
+        &self.stats
+    }
+
+    /// The upstream board.
+    pub fn board(&self) -> &Arc<UpstreamBoard> {
+        &self.board
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> ObservatorySettings {
+        self.settings
+    }
+
+    /// The clock used for windows and uptimes.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn build(&self, r: &StatsReading, w: &WindowSums) -> MetricsSnapshot {
+        let now = self.clock.now();
+        let up = |since: Instant| ComponentUptime {
+            uptime_seconds: now.saturating_duration_since(since).as_secs_f64(),
+        };
+        let starts = *lock(&self.component_started);
+        let cache_usage = (self.cache_usage)();
+        let health = self.board.snapshot();
+        let upstreams: Vec<UpstreamFigures> = health
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let total = r.upstreams.get(i).copied().unwrap_or_default();
+                let win = w.upstreams.get(i).copied().unwrap_or_default();
+                UpstreamFigures {
+                    address: h.address.to_string(),
+                    healthy: h.healthy,
+                    in_flight: h.in_flight,
+                    requests: total.requests,
+                    errors: total.errors,
+                    avg_response_time_ms: avg_ms(total.latency_sum_us, total.requests),
+                    latency_sum_seconds: total.latency_sum_us as f64 / 1e6,
+                    window_requests: win.requests,
+                    window_errors: win.errors,
+                    window_avg_response_time_ms: avg_ms(win.latency_sum_us, win.requests),
+                    last_check_unix_ms: h.last_check_unix_ms,
+                    last_check_ok: h.last_check_ok,
+                    last_check_duration_ms: h.last_check_duration_ms,
+                    consecutive_failures: h.consecutive_failures,
+                    last_change_unix_ms: h.last_change_unix_ms,
+                    downtime_seconds: h.downtime_seconds,
+                }
+            })
+            .collect();
+        let total_cache = CacheCounts::from(r.cache);
+        let window_cache = CacheCounts::from(w.cache);
+        let mut cumulative = 0;
+        let buckets = r
+            .latency
+            .semconv
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                cumulative += c;
+                Bucket {
+                    le: SEMCONV_BOUNDS_S.get(i).copied(),
+                    count: cumulative,
+                }
+            })
+            .collect();
+        MetricsSnapshot {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            generated_unix_ms: unix_ms(self.clock.wall()),
+            uptime_seconds: now.saturating_duration_since(self.started).as_secs_f64(),
+            components: Components {
+                http_server: up(starts[Component::HttpServer as usize]),
+                cache: up(starts[Component::Cache as usize]),
+                load_balancer: up(starts[Component::LoadBalancer as usize]),
+            },
+            totals: Totals {
+                requests: r.requests,
+                status: r.status.into(),
+                errors: r.errors,
+                cache: total_cache,
+                cache_hit_ratio_percent: total_cache.hit_ratio_percent(),
+                bytes_sent: r.bytes_sent,
+                latency: LatencyTotals {
+                    sum_seconds: r.latency.sum_us as f64 / 1e6,
+                    count: r.latency.count,
+                    buckets,
+                },
+            },
+            window: WindowFigures {
+                window_seconds: self.settings.window.as_secs_f64(),
+                covered_seconds: w.covered_ms as f64 / 1000.0,
+                requests: w.requests,
+                requests_per_second: per_second(w.requests, w.covered_ms),
+                avg_response_time_ms: avg_ms(w.latency_sum_us, w.latency_count),
+                p50_ms: quantile_ms(&w.latency, 0.50),
+                p95_ms: quantile_ms(&w.latency, 0.95),
+                p99_ms: quantile_ms(&w.latency, 0.99),
+                errors: w.errors,
+                error_rate_percent: percent(w.errors, w.requests),
+                status: w.status.into(),
+                cache: window_cache,
+                cache_hit_ratio_percent: window_cache.hit_ratio_percent(),
+                bytes_per_second: per_second(w.bytes_sent, w.covered_ms),
+                slowest: w.slowest.clone(),
+            },
+            memory_usage_bytes: rss_bytes(),
+            cache: CacheFigures {
+                enabled: self.settings.cache_enabled,
+                size_bytes: cache_usage.bytes,
+                entries: cache_usage.entries,
+            },
+            queue_size: r.in_flight,
+            healthy_upstreams: upstreams.iter().filter(|u| u.healthy).count(),
+            total_upstreams: upstreams.len(),
+            upstreams,
+            alerts: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "observatory_tests.rs"]
+pub(crate) mod tests;
