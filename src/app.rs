@@ -10,7 +10,9 @@ use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch}
 
 use crate::config::Config;
 use crate::proxy::{balance, CacheParts, Sightline};
-use crate::telemetry::{stats::LiveStats, trace::RequestTracer, upstreams::UpstreamBoard, Telemetry};
+use crate::telemetry::{
+    stats::LiveStats, trace::RequestTracer, upstreams::UpstreamBoard, Telemetry,
+};
 
 /// Why sightline could not start.
 #[derive(Debug, thiserror::Error)]
@@ -91,8 +93,11 @@ impl App {
         let mut server = Server::new_with_opt_and_conf(None, server_conf(&cfg));
         server.bootstrap();
         let proxy = Sightline::new(cfg.clone(), balancer, cache, telemetry.clone());
-        let mut service =
-            pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "sightline proxy");
+        let mut service = pingora_proxy::http_proxy_service_with_name(
+            &server.configuration,
+            proxy,
+            "sightline proxy",
+        );
         for addr in &cfg.proxy.listen {
             service.add_tcp(&addr.to_string());
         }

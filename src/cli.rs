@@ -96,7 +96,12 @@ mod tests {
     fn demo_defaults_follow_the_spec() {
         let cli = Cli::parse_from(["sightline", "demo"]);
         match cli.command {
-            Command::Demo { upstreams, listen, admin, .. } => {
+            Command::Demo {
+                upstreams,
+                listen,
+                admin,
+                ..
+            } => {
                 assert_eq!(upstreams, 3);
                 assert_eq!(listen.to_string(), "127.0.0.1:8080");
                 assert_eq!(admin.to_string(), "127.0.0.1:9190");

@@ -21,7 +21,9 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => fmt::layer().with_writer(std::io::stderr).boxed(),
         LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
     };
-    let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init();
 }
 
 fn main() -> ExitCode {
@@ -77,7 +79,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn render_errors(path: &std::path::Path, errs: &config::ConfigErrors) -> String {
     let mut out = format!("{}: invalid config\n", path.display());
     for e in &errs.0 {
-        out.push_str(&format!("error: {}: {} (value: {})\n", e.field, e.reason, e.value));
+        out.push_str(&format!(
+            "error: {}: {} (value: {})\n",
+            e.field, e.reason, e.value
+        ));
     }
     out
 }
@@ -103,19 +108,20 @@ fn run_demo(
         .enable_all()
         .build()
         .context("demo origin runtime")?;
-    let origins = origins_rt.block_on(async {
-        let mut v = Vec::new();
-        for i in 0..upstreams {
-            let opts = DemoOptions {
-                latency: Duration::from_millis(latency_ms),
-                error_rate,
-                name: format!("origin-{}", i + 1),
-            };
-            v.push(demo::spawn_origin("127.0.0.1:0".parse().expect("literal"), opts).await?);
-        }
-        Ok::<_, std::io::Error>(v)
-    })
-    .context("starting demo origins")?;
+    let origins = origins_rt
+        .block_on(async {
+            let mut v = Vec::new();
+            for i in 0..upstreams {
+                let opts = DemoOptions {
+                    latency: Duration::from_millis(latency_ms),
+                    error_rate,
+                    name: format!("origin-{}", i + 1),
+                };
+                v.push(demo::spawn_origin("127.0.0.1:0".parse().expect("literal"), opts).await?);
+            }
+            Ok::<_, std::io::Error>(v)
+        })
+        .context("starting demo origins")?;
     cfg.upstreams.servers = origins.iter().map(|o| o.local_addr()).collect();
     print_demo_banner(&cfg, &origins);
     let app = App::build(cfg).context("starting sightline")?;
@@ -133,7 +139,10 @@ fn print_demo_banner(cfg: &Config, origins: &[demo::DemoOrigin]) {
     for l in &cfg.proxy.listen {
         println!("  proxy          http://{l}/   (try /static/app.css, /api/items/42)");
     }
-    println!("  admin          http://{}/health  /dashboard  /metrics  /", cfg.admin.listen);
+    println!(
+        "  admin          http://{}/health  /dashboard  /metrics  /",
+        cfg.admin.listen
+    );
     if cfg.telemetry.traces || cfg.telemetry.metrics {
         println!("  OTLP export    {}", cfg.telemetry.otlp_endpoint);
     }

@@ -1,12 +1,26 @@
 //! Configuration: TOML text → raw serde structs → validated [`Config`]; `OTEL_*` overrides.
 //!
-//! PLACEHOLDER parsing until the config work lands: only defaults.
+//! `parse` runs in three stages, each reporting with a field path: TOML syntax (line and
+//! column), shape (unknown keys, wrong types: [`raw`] via `serde_path_to_error`), then meaning
+//! ([`validate`], which collects every error). The `OTEL_*` variables ([`env`](mod@env)) are applied last.
 
+pub mod env;
 pub mod model;
+pub mod raw;
+pub mod units;
+pub mod validate;
+
+#[cfg(test)]
+mod accept_tests;
+#[cfg(test)]
+mod tests;
 
 pub use model::*;
 
 use std::path::Path;
+use std::time::Duration;
+
+use serde_path_to_error::Segment;
 
 /// One problem found in a config file.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -26,8 +40,22 @@ pub struct ConfigError {
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
 /// Parses and validates config text, then applies the `OTEL_*` overrides read by `env`.
-pub fn parse(_text: &str, _env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
-    Ok(Config::defaults())
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| ConfigErrors(vec![syntax_error(text, &e)]))?;
+    let (raw, shape_errs) = deserialize_all(table);
+    let mut errs = Vec::new();
+    let mut config = validate::build(raw, &mut errs);
+    // A key dropped for a shape error must not be reported again as "missing" or the like.
+    errs.retain(|e| !shape_errs.iter().any(|s| is_under(&e.field, &s.field)));
+    env::apply(&mut config.telemetry, env, &mut errs);
+    let all: Vec<ConfigError> = shape_errs.into_iter().chain(errs).collect();
+    if all.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(all))
+    }
 }
 
 /// Reads, parses and validates a config file with the process environment's overrides.
@@ -42,8 +70,136 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     parse(&text, &|k| std::env::var(k).ok())
 }
 
+/// One line per error, `error: <field>: <why> (value: <value>)`, for `sightline check`.
+pub fn render_errors(errs: &ConfigErrors) -> String {
+    errs.0
+        .iter()
+        .map(|e| format!("error: {}: {} (value: {})\n", e.field, e.reason, e.value))
+        .collect()
+}
+
+/// The spec §7 alert rules used when the file has no `[[alerts.rules]]`.
+pub fn default_alert_rules() -> Vec<AlertRule> {
+    use {AlertMetric as M, AlertOp as O, Severity as S};
+    // (name, metric, op, threshold, for seconds, severity, min_samples)
+    #[rustfmt::skip]
+    let table = [
+        ("high_latency", M::AvgResponseTimeMs, O::Gt, 200.0, 10, S::Warning, 0),
+        ("low_cache_hit_ratio", M::CacheHitRatioPercent, O::Lt, 50.0, 30, S::Warning, 20),
+        ("high_error_rate", M::ErrorRatePercent, O::Gt, 5.0, 10, S::Critical, 0),
+        ("no_healthy_upstreams", M::HealthyUpstreams, O::Lt, 1.0, 0, S::Critical, 0),
+    ];
+    table
+        .into_iter()
+        .map(
+            |(name, metric, op, threshold, secs, severity, min_samples)| AlertRule {
+                name: name.into(),
+                metric,
+                op,
+                threshold,
+                for_: Duration::from_secs(secs),
+                severity,
+                min_samples,
+            },
+        )
+        .collect()
+}
+
+/// Upper bound on shape errors gathered from one file; each costs a re-deserialization.
+const MAX_SHAPE_ERRORS: usize = 32;
+
+/// Deserializes the raw structs, and on each shape error records it, removes the offending
+/// entry and tries again, so one run reports every unknown key and wrong type.
+fn deserialize_all(table: toml::Table) -> (raw::RawConfig, Vec<ConfigError>) {
+    let mut doc = toml::Value::Table(table);
+    let mut errs = Vec::new();
+    loop {
+        let err = match serde_path_to_error::deserialize(doc.clone()) {
+            Ok(raw) => return (raw, errs),
+            Err(e) => e,
+        };
+        let segments: Vec<Segment> = err.path().iter().cloned().collect();
+        let value = lookup(&doc, &segments).map_or_else(|| "(missing)".into(), |v| v.to_string());
+        let removed = remove(&mut doc, &segments);
+        errs.push(ConfigError {
+            field: err.path().to_string(),
+            value,
+            reason: plain_words(err.into_inner().message()),
+        });
+        if !removed || errs.len() >= MAX_SHAPE_ERRORS {
+            return (raw::RawConfig::default(), errs);
+        }
+    }
+}
+
+/// Rewrites serde's Rust-flavoured type names in TOML terms (`i64` → an integer, …).
+fn plain_words(message: &str) -> String {
+    let mut m = message
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected a sequence", "expected an array");
+    if let Some(at) = m.find("expected struct ") {
+        m.replace_range(at.., "expected a table");
+    }
+    m
+}
+
+/// The value at `path`, if it exists.
+fn lookup<'a>(mut v: &'a toml::Value, path: &[Segment]) -> Option<&'a toml::Value> {
+    for seg in path {
+        v = match seg {
+            Segment::Map { key } => v.as_table()?.get(key)?,
+            Segment::Seq { index } => v.as_array()?.get(*index)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// Removes the entry `path` points at. An error on an array element removes the whole array,
+/// so that the indexes of later elements are never shifted and misreported.
+fn remove(v: &mut toml::Value, path: &[Segment]) -> bool {
+    let only_indexes = |rest: &[Segment]| rest.iter().all(|s| matches!(s, Segment::Seq { .. }));
+    match path {
+        [Segment::Map { key }, rest @ ..] if only_indexes(rest) => {
+            v.as_table_mut().and_then(|t| t.remove(key)).is_some()
+        }
+        [Segment::Map { key }, rest @ ..] => v
+            .as_table_mut()
+            .and_then(|t| t.get_mut(key))
+            .is_some_and(|child| remove(child, rest)),
+        [Segment::Seq { index }, rest @ ..] => v
+            .as_array_mut()
+            .and_then(|a| a.get_mut(*index))
+            .is_some_and(|child| remove(child, rest)),
+        _ => false,
+    }
+}
+
+/// Whether `field` is `prefix` or lies inside it (`prefix.x`, `prefix[3]`).
+fn is_under(field: &str, prefix: &str) -> bool {
+    field
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// A TOML syntax error, placed by line and column (both from 1) of the offending text.
+fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let at = e.span().map_or(0, |r| r.start).min(text.len());
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = text[line_start..at].chars().count() + 1;
+    let line_text = text[line_start..].lines().next().unwrap_or("");
+    ConfigError {
+        field: format!("line {line}, column {column}"),
+        value: format!("{:?}", line_text.trim()),
+        reason: format!("TOML syntax error: {}", e.message().trim()),
+    }
+}
+
 impl Config {
-    /// Errors unless at least one upstream is configured (required by `run`).
+    /// `run` needs somewhere to send requests; `parse` alone accepts an empty list.
     pub fn require_upstreams(&self) -> Result<(), ConfigErrors> {
         if self.upstreams.servers.is_empty() {
             return Err(ConfigErrors(vec![ConfigError {
@@ -55,9 +211,8 @@ impl Config {
         Ok(())
     }
 
-    /// The configuration an empty file yields (no upstreams).
+    /// The configuration an empty file yields: no upstreams, the spec's default alert rules.
     pub fn defaults() -> Config {
-        use std::time::Duration;
         let s = Duration::from_secs;
         Config {
             proxy: ProxyConfig {
@@ -115,7 +270,7 @@ impl Config {
             alerts: AlertsConfig {
                 cooldown: s(60),
                 webhook: None,
-                rules: vec![],
+                rules: default_alert_rules(),
                 upstream_down_rule: true,
             },
         }

@@ -39,7 +39,8 @@ impl HealthCheck for ObservedCheck {
         let started = Instant::now();
         let result = self.inner.check(target).await;
         if let Some(id) = self.id(target) {
-            self.board.record_check(id, result.is_ok(), started.elapsed());
+            self.board
+                .record_check(id, result.is_ok(), started.elapsed());
         }
         result
     }

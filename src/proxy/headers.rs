@@ -64,7 +64,11 @@ pub fn set_forwarded_for(req: &mut RequestHeader, client: Option<IpAddr>, truste
     };
     let mut buf = itoa_ip(ip);
     if is_trusted(ip, trusted) {
-        if let Some(prev) = req.headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        if let Some(prev) = req
+            .headers
+            .get(&X_FORWARDED_FOR)
+            .and_then(|v| v.to_str().ok())
+        {
             buf = format!("{prev}, {buf}");
         }
     }
@@ -88,9 +92,8 @@ fn itoa_ip(ip: IpAddr) -> String {
 /// Size of a request header as it arrived on the wire (request line + fields), for the
 /// `max_request_header_bytes` limit.
 pub fn request_header_size(req: &RequestHeader) -> usize {
-    let line = req.method.as_str().len()
-        + req.uri.path_and_query().map_or(1, |p| p.as_str().len())
-        + 12;
+    let line =
+        req.method.as_str().len() + req.uri.path_and_query().map_or(1, |p| p.as_str().len()) + 12;
     req.headers
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
@@ -120,7 +123,10 @@ mod tests {
         r.insert_header("x-forwarded-for", "1.2.3.4").unwrap();
         let trusted = vec!["10.0.0.0/8".parse().unwrap()];
         set_forwarded_for(&mut r, Some("10.0.0.1".parse().unwrap()), &trusted);
-        assert_eq!(r.headers.get("x-forwarded-for").unwrap(), "1.2.3.4, 10.0.0.1");
+        assert_eq!(
+            r.headers.get("x-forwarded-for").unwrap(),
+            "1.2.3.4, 10.0.0.1"
+        );
     }
 
     #[test]

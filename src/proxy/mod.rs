@@ -167,7 +167,11 @@ impl ProxyHttp for Sightline {
         RequestCtx::new()
     }
 
-    async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         self.telemetry.stats.request_started();
         ctx.counted = true;
         let p = &self.cfg.proxy;
@@ -176,7 +180,10 @@ impl ProxyHttp for Sightline {
         ctx.trace = self.telemetry.tracer.start(session.req_header());
         let req = session.req_header();
         if headers::request_header_size(req) > p.max_request_header_bytes.get() {
-            return Err(Self::http_error(431, "request header exceeds max_request_header_bytes"));
+            return Err(Self::http_error(
+                431,
+                "request header exceeds max_request_header_bytes",
+            ));
         }
         let declared = req
             .headers
@@ -193,7 +200,9 @@ impl ProxyHttp for Sightline {
         let req = session.req_header();
         if policy::invalidates(&req.method) {
             if let Some(cache) = &self.cache {
-                cache.store.invalidate_primary(primary_of(policy::cache_key_bytes(req)));
+                cache
+                    .store
+                    .invalidate_primary(primary_of(policy::cache_key_bytes(req)));
             }
         }
         Ok(false)
@@ -228,9 +237,13 @@ impl ProxyHttp for Sightline {
         let lock = (!is_head).then_some(cache.lock);
         let mut overrides = CacheOptionOverrides::default();
         overrides.wait_timeout = Some(Duration::from_secs(3));
-        session
-            .cache
-            .enable(cache.store, None, Some(cache.predictor), lock, Some(overrides));
+        session.cache.enable(
+            cache.store,
+            None,
+            Some(cache.predictor),
+            lock,
+            Some(overrides),
+        );
         session.cache.set_max_file_size_bytes(cache.max_object_size);
         Ok(())
     }
@@ -239,7 +252,10 @@ impl ProxyHttp for Sightline {
         ctx.cache_trail = CacheTrail::LookedUp;
         let now = Instant::now();
         ctx.cache_lookup = Some((now, now));
-        Ok(CacheKey::new(policy::cache_key_bytes(session.req_header()), ""))
+        Ok(CacheKey::new(
+            policy::cache_key_bytes(session.req_header()),
+            "",
+        ))
     }
 
     fn cache_vary_filter(
@@ -285,7 +301,11 @@ impl ProxyHttp for Sightline {
         Ok(policy::response_cacheable(session.req_header(), resp))
     }
 
-    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
         if session.cache.phase() == CachePhase::Bypass {
             // Predicted uncacheable: pingora skipped the lookup (and the cache lock).
             ctx.cache_trail = CacheTrail::Bypass;
@@ -312,7 +332,9 @@ impl ProxyHttp for Sightline {
             .addr
             .as_inet()
             .expect("upstreams are configured as inet socket addresses");
-        let id = board.id_of(&addr).expect("balancer backends come from the board's list");
+        let id = board
+            .id_of(&addr)
+            .expect("balancer backends come from the board's list");
         ctx.mark_tried(id);
         board.begin_request(id);
         if let Some(prev) = ctx.in_flight_upstream.replace(id) {
@@ -351,7 +373,8 @@ impl ProxyHttp for Sightline {
     ) -> Box<Error> {
         ctx.end_attempt(None, true);
         let retries_used = ctx.attempts.len().saturating_sub(1) as u32;
-        if session.req_header().method.is_idempotent() && retries_used < self.cfg.upstreams.retries {
+        if session.req_header().method.is_idempotent() && retries_used < self.cfg.upstreams.retries
+        {
             e.set_retry(true);
         }
         e
@@ -380,7 +403,11 @@ impl ProxyHttp for Sightline {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        headers::set_forwarded_for(upstream, Self::client_ip(session), &self.cfg.proxy.trusted_proxies);
+        headers::set_forwarded_for(
+            upstream,
+            Self::client_ip(session),
+            &self.cfg.proxy.trusted_proxies,
+        );
         upstream.insert_header(headers::X_FORWARDED_PROTO, "http")?;
         upstream.append_header(http::header::VIA, headers::VIA)?;
         match ctx.traceparent.take() {
@@ -425,7 +452,12 @@ impl ProxyHttp for Sightline {
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let (code, kind) = classify(e);
         ctx.error = Some(kind);
         ctx.error_status = code;
@@ -443,7 +475,11 @@ impl ProxyHttp for Sightline {
             // Errors before the response started can still be answered; later ones cannot.
             if session.response_written().is_none() {
                 session.set_keepalive(None);
-                if session.write_response_header(Box::new(resp), false).await.is_ok() {
+                if session
+                    .write_response_header(Box::new(resp), false)
+                    .await
+                    .is_ok()
+                {
                     let _ = session
                         .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
                         .await;
@@ -472,7 +508,8 @@ impl ProxyHttp for Sightline {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(ctx.error_status);
-        let str_header = |name: http::header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let str_header =
+            |name: http::header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
         let rec = RequestRecord {
             start: ctx.start,
             start_time: ctx.start_time,
@@ -491,7 +528,9 @@ impl ProxyHttp for Sightline {
             cache: ctx.cache,
             cache_lookup: ctx.cache_lookup,
             attempts: &ctx.attempts,
-            error: ctx.error.or_else(|| (status >= 500).then(|| status_error_type(status))),
+            error: ctx
+                .error
+                .or_else(|| (status >= 500).then(|| status_error_type(status))),
             bytes_sent: session.body_bytes_sent() as u64,
             trace_id: ctx.trace.trace_id,
             sampled: ctx.trace.sampled,
@@ -514,7 +553,11 @@ fn cache_status_of(session: &Session, ctx: &RequestCtx) -> (CacheOutcome, http::
         }
         CachePhase::Stale | CachePhase::Expired => (
             CacheOutcome::Stale,
-            if storing { cache_status::STALE_STORED } else { cache_status::STALE },
+            if storing {
+                cache_status::STALE_STORED
+            } else {
+                cache_status::STALE
+            },
         ),
         CachePhase::Miss => (
             CacheOutcome::Miss,
@@ -529,7 +572,11 @@ fn cache_status_of(session: &Session, ctx: &RequestCtx) -> (CacheOutcome, http::
         CachePhase::Bypass => (CacheOutcome::Bypass, cache_status::BYPASS),
         CachePhase::Disabled(_) | CachePhase::Uninit | CachePhase::CacheKey => (
             CacheOutcome::Miss,
-            if ctx.vary_mismatch { cache_status::MISS } else { cache_status::URI_MISS },
+            if ctx.vary_mismatch {
+                cache_status::MISS
+            } else {
+                cache_status::URI_MISS
+            },
         ),
     }
 }

@@ -98,7 +98,10 @@ pub fn vary_key(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBinary> {
     names.dedup();
     let mut key = VarianceBuilder::new();
     for name in &names {
-        let value = req.headers.get(name.as_str()).map_or(&[][..], |v| v.as_bytes());
+        let value = req
+            .headers
+            .get(name.as_str())
+            .map_or(&[][..], |v| v.as_bytes());
         key.add_value(name, value);
     }
     key.finalize()
@@ -126,9 +129,18 @@ mod tests {
 
     #[test]
     fn max_age_is_cacheable_and_no_store_is_not() {
-        assert!(cacheable(response_cacheable(&get(), &resp(&[("cache-control", "max-age=30")]))));
-        assert!(!cacheable(response_cacheable(&get(), &resp(&[("cache-control", "no-store")]))));
-        assert!(!cacheable(response_cacheable(&get(), &resp(&[("cache-control", "private, max-age=30")]))));
+        assert!(cacheable(response_cacheable(
+            &get(),
+            &resp(&[("cache-control", "max-age=30")])
+        )));
+        assert!(!cacheable(response_cacheable(
+            &get(),
+            &resp(&[("cache-control", "no-store")])
+        )));
+        assert!(!cacheable(response_cacheable(
+            &get(),
+            &resp(&[("cache-control", "private, max-age=30")])
+        )));
     }
 
     #[test]
@@ -143,9 +155,18 @@ mod tests {
     fn authorization_needs_explicit_permission() {
         let mut req = get();
         req.insert_header("authorization", "Bearer x").unwrap();
-        assert!(!cacheable(response_cacheable(&req, &resp(&[("cache-control", "max-age=30")]))));
-        assert!(cacheable(response_cacheable(&req, &resp(&[("cache-control", "public, max-age=30")]))));
-        assert!(cacheable(response_cacheable(&req, &resp(&[("cache-control", "s-maxage=30")]))));
+        assert!(!cacheable(response_cacheable(
+            &req,
+            &resp(&[("cache-control", "max-age=30")])
+        )));
+        assert!(cacheable(response_cacheable(
+            &req,
+            &resp(&[("cache-control", "public, max-age=30")])
+        )));
+        assert!(cacheable(response_cacheable(
+            &req,
+            &resp(&[("cache-control", "s-maxage=30")])
+        )));
     }
 
     #[test]

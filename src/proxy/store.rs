@@ -184,7 +184,10 @@ impl MokaStore {
 
     /// Number of entries (all variants) stored under `primary`.
     pub fn count_primary(&self, primary: &HashBinary) -> usize {
-        self.entries.iter().filter(|(_, e)| &e.primary == primary).count()
+        self.entries
+            .iter()
+            .filter(|(_, e)| &e.primary == primary)
+            .count()
     }
 
     fn is_invalidated(&self, entry: &Entry) -> bool {
@@ -377,6 +380,7 @@ impl Storage for MokaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pingora_cache::trace::Span;
     use std::time::Duration;
 
     fn store() -> &'static MokaStore {
@@ -391,12 +395,14 @@ mod tests {
     }
 
     async fn put(s: &'static MokaStore, key: &CacheKey, body: &'static [u8]) {
-        let span = SpanHandle::default();
+        let span = Span::inactive().handle();
         let mut miss = s
             .get_miss_handler(key, &meta(Duration::from_secs(60)), &span)
             .await
             .unwrap();
-        miss.write_body(Bytes::from_static(body), true).await.unwrap();
+        miss.write_body(Bytes::from_static(body), true)
+            .await
+            .unwrap();
         miss.finish().await.unwrap();
     }
 
@@ -405,7 +411,11 @@ mod tests {
         let s = store();
         let key = CacheKey::new("/a", "");
         put(s, &key, b"hello").await;
-        let (meta, mut hit) = s.lookup(&key, &SpanHandle::default()).await.unwrap().unwrap();
+        let (meta, mut hit) = s
+            .lookup(&key, &Span::inactive().handle())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(meta.is_fresh(SystemTime::now()));
         assert_eq!(meta.headers().get("content-type").unwrap(), "text/plain");
         assert_eq!(hit.read_body().await.unwrap().unwrap(), "hello");
@@ -418,10 +428,18 @@ mod tests {
         let key = CacheKey::new("/b", "");
         put(s, &key, b"x").await;
         s.invalidate_primary(key.primary_bin());
-        assert!(s.lookup(&key, &SpanHandle::default()).await.unwrap().is_none());
+        assert!(s
+            .lookup(&key, &Span::inactive().handle())
+            .await
+            .unwrap()
+            .is_none());
         tokio::time::sleep(Duration::from_millis(2)).await;
         put(s, &key, b"y").await;
-        assert!(s.lookup(&key, &SpanHandle::default()).await.unwrap().is_some());
+        assert!(s
+            .lookup(&key, &Span::inactive().handle())
+            .await
+            .unwrap()
+            .is_some());
     }
 
     #[tokio::test]
@@ -440,7 +458,11 @@ mod tests {
         let s = store();
         let key = CacheKey::new("/r", "");
         put(s, &key, b"0123456789").await;
-        let (_, mut hit) = s.lookup(&key, &SpanHandle::default()).await.unwrap().unwrap();
+        let (_, mut hit) = s
+            .lookup(&key, &Span::inactive().handle())
+            .await
+            .unwrap()
+            .unwrap();
         hit.seek(2, Some(5)).unwrap();
         assert_eq!(hit.read_body().await.unwrap().unwrap(), "234");
     }

@@ -142,7 +142,10 @@ impl UpstreamBoard {
 
     /// Upstreams in rotation.
     pub fn healthy_count(&self) -> usize {
-        self.slots.iter().filter(|s| s.healthy.load(Relaxed)).count()
+        self.slots
+            .iter()
+            .filter(|s| s.healthy.load(Relaxed))
+            .count()
     }
 
     /// A request started waiting on an upstream.
@@ -162,7 +165,11 @@ impl UpstreamBoard {
             .iter()
             .map(|s| {
                 let since = s.down_since_ms.load(Relaxed);
-                let current = if since > 0 { now.saturating_sub(since) } else { 0 };
+                let current = if since > 0 {
+                    now.saturating_sub(since)
+                } else {
+                    0
+                };
                 UpstreamHealth {
                     address: s.addr,
                     healthy: s.healthy.load(Relaxed),
