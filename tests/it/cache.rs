@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::util::{
-    client, fetch, poll_for, with_healthz, ConfigBuilder, Fetched, ProxyProcess, RecordedRequest,
-    TestOrigin, TestResponse,
+    assert_marked, client, fetch, poll_for, with_healthz, ConfigBuilder, Fetched, ProxyProcess,
+    RecordedRequest, TestOrigin, TestResponse,
 };
 
 /// A proxy (no health checks: their requests would only add noise) in front of `origin`.
@@ -39,6 +39,7 @@ async fn miss_is_stored_then_served_as_a_hit_with_age() {
     assert_eq!(second.status, 200);
     assert_eq!(second.body, "cached body");
     assert_eq!(second.cache_status(), "sightline; hit", "{second:?}");
+    assert_marked(&second);
     assert!(
         second
             .header("age")
@@ -88,6 +89,7 @@ async fn uncacheable_responses_and_authorized_requests_are_not_served_from_cache
             let r = fetch(req).await;
             assert_eq!(r.status, 200, "{path}: {r:?}");
             assert_eq!(r.body, format!("body of {path}"));
+            assert_marked(&r);
             last = Some(r);
         }
         let last = last.expect("three requests were sent");
@@ -156,6 +158,7 @@ async fn if_none_match_on_a_fresh_entry_is_a_304_from_cache() {
     assert_eq!(fetch(http.get(proxy.url("/e"))).await.status, 200);
     let r = fetch(http.get(proxy.url("/e")).header("if-none-match", "\"v1\"")).await;
     assert_eq!(r.status, 304, "{r:?}");
+    assert_marked(&r);
     assert!(r.body.is_empty());
     assert_eq!(r.header("etag"), Some("\"v1\""));
     assert_eq!(origin.hits("/e"), 1, "the origin was contacted for the 304");

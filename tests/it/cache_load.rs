@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::util::{client, fetch, ConfigBuilder, ProxyProcess, TestOrigin, TestResponse};
+use crate::util::{
+    assert_marked, client, fetch, ConfigBuilder, ProxyProcess, TestOrigin, TestResponse,
+};
 
 /// A proxy (no health checks) in front of `origin`, with `extra` config keys.
 async fn proxy_for(origin: &TestOrigin, extra: &[(&str, &str)]) -> ProxyProcess {
@@ -54,9 +56,11 @@ async fn head_miss_does_not_stall_the_next_get() {
     let head = fetch(http.head(proxy.url("/h"))).await;
     assert_eq!(head.status, 200, "{head:?}");
     assert!(head.body.is_empty());
+    assert_marked(&head);
     let get = fetch(http.get(proxy.url("/h"))).await;
     eprintln!("cache: GET after a HEAD miss took {:?}", get.elapsed);
     assert_eq!(get.status, 200, "{get:?}");
+    assert_marked(&get);
     assert!(
         get.elapsed < Duration::from_secs(1),
         "GET after a HEAD miss took {:?}",
@@ -81,7 +85,11 @@ async fn storing_four_times_max_size_keeps_held_bytes_within_max_size() {
             .header("x-path", req.path())
     })
     .await;
-    let proxy = proxy_for(&origin, &[("cache.max_size", "256KiB")]).await;
+    let limits = [
+        ("cache.max_size", "256KiB"),
+        ("cache.max_object_size", "16KiB"),
+    ];
+    let proxy = proxy_for(&origin, &limits).await;
     let http = client();
     let path = |i: usize| format!("/obj/{i}");
     for i in 0..COUNT {
@@ -123,6 +131,17 @@ async fn storing_four_times_max_size_keeps_held_bytes_within_max_size() {
     assert!(
         !held.is_empty(),
         "nothing was kept: the cache did not store at all"
+    );
+    // The store evicts least-recently-used first (moka LRU, src/proxy/store.rs): the first
+    // quarter, never read again, must be gone and the newest object kept.
+    assert_eq!(
+        earliest_evicted,
+        COUNT / 4,
+        "early objects survived: held {held:?}"
+    );
+    assert!(
+        held.contains(&(COUNT - 1)),
+        "the newest object was not kept: held {held:?}"
     );
     assert!(
         held_bytes <= MAX_SIZE,

@@ -5,21 +5,9 @@
 use std::time::Duration;
 
 use crate::util::{
-    client, fetch, free_addr, poll_until, raw_exchange, with_healthz, ConfigBuilder, Fetched,
-    ProxyProcess, TestOrigin, TestResponse,
+    assert_marked, client, fetch, free_addr, poll_until, raw_exchange, with_healthz, ConfigBuilder,
+    Fetched, ProxyProcess, TestOrigin, TestResponse,
 };
-
-/// Asserts the marks every proxy response carries, errors included.
-fn assert_marked(r: &Fetched) {
-    assert!(
-        r.header("via").is_some_and(|v| v.contains("1.1 sightline")),
-        "no `Via: 1.1 sightline` on {r:?}"
-    );
-    assert!(
-        r.cache_status().starts_with("sightline"),
-        "no `Cache-Status: sightline...` on {r:?}"
-    );
-}
 
 /// Asserts a short plain-text error answer with `status`.
 fn assert_short_text_error(r: &Fetched, status: u16) {

@@ -138,6 +138,19 @@ impl Fetched {
     }
 }
 
+/// Asserts the marks every proxy response carries, errors included: `Via: 1.1 sightline`
+/// and a `Cache-Status` from sightline.
+pub fn assert_marked(r: &Fetched) {
+    assert!(
+        r.header("via").is_some_and(|v| v.contains("1.1 sightline")),
+        "no `Via: 1.1 sightline` on {r:?}"
+    );
+    assert!(
+        r.cache_status().starts_with("sightline"),
+        "no `Cache-Status: sightline...` on {r:?}"
+    );
+}
+
 /// Sends `request` and reads the whole response; panics on a transport error.
 pub async fn fetch(request: reqwest::RequestBuilder) -> Fetched {
     try_fetch(request)
