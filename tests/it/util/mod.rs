@@ -112,3 +112,100 @@ where
     }
     command
 }
+
+/// A response read in one go: status, headers, body and how long the exchange took.
+#[derive(Debug)]
+pub struct Fetched {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: http::HeaderMap,
+    /// The body as text (lossy).
+    pub body: String,
+    /// From sending the request to the end of the body.
+    pub elapsed: Duration,
+}
+
+impl Fetched {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `Cache-Status` value, or `""` when there is none.
+    pub fn cache_status(&self) -> &str {
+        self.header("cache-status").unwrap_or("")
+    }
+}
+
+/// Asserts the marks every proxy response carries, errors included: `Via: 1.1 sightline`
+/// and a `Cache-Status` from sightline.
+pub fn assert_marked(r: &Fetched) {
+    assert!(
+        r.header("via").is_some_and(|v| v.contains("1.1 sightline")),
+        "no `Via: 1.1 sightline` on {r:?}"
+    );
+    assert!(
+        r.cache_status().starts_with("sightline"),
+        "no `Cache-Status: sightline...` on {r:?}"
+    );
+}
+
+/// Sends `request` and reads the whole response; panics on a transport error.
+pub async fn fetch(request: reqwest::RequestBuilder) -> Fetched {
+    try_fetch(request)
+        .await
+        .unwrap_or_else(|e| panic!("request failed: {e:?}"))
+}
+
+/// Sends `request` and reads the whole response.
+pub async fn try_fetch(request: reqwest::RequestBuilder) -> reqwest::Result<Fetched> {
+    let started = Instant::now();
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await?;
+    Ok(Fetched {
+        status,
+        headers,
+        body,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Writes `bytes` on a fresh TCP connection to `addr`, then reads until the peer closes or
+/// `timeout` passes; returns what was read (lossy text).
+pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    // The peer may answer and close before reading everything: a failed write is not an error.
+    let _ = stream.write_all(bytes).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(timeout, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A handler that answers the health-check path `/healthz` with 200 `ok` and everything else
+/// with `handler`, so origins with slow or odd answers still pass health checks.
+pub fn with_healthz(
+    handler: impl Fn(&RecordedRequest) -> TestResponse + Send + Sync + 'static,
+) -> impl Fn(&RecordedRequest) -> TestResponse + Send + Sync + 'static {
+    move |req| {
+        if req.path() == "/healthz" {
+            TestResponse::ok("ok")
+        } else {
+            handler(req)
+        }
+    }
+}

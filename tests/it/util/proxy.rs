@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::{accepts_tcp, client_builder, free_addr, poll_until, sightline_command};
 
-/// How long `start` waits for the proxy port and the admin `/health` to answer.
+/// How long `start` waits for the proxy port (and `start_with_admin` for `/health`) to answer.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long `terminate` waits for the process to exit after SIGTERM.
@@ -118,8 +118,17 @@ pub struct ProxyProcess {
 }
 
 impl ProxyProcess {
-    /// Writes `config`, starts the binary and waits until it is ready (see [`Self::wait_ready`]).
+    /// Writes `config`, starts the binary and waits until its proxy port accepts connections
+    /// (see [`Self::wait_proxy_ready`]); the admin API may still be starting.
     pub async fn start(config: ConfigBuilder) -> ProxyProcess {
+        let mut proxy =
+            ProxyProcess::spawn(&config.to_toml(), config.proxy_addr, config.admin_addr);
+        proxy.wait_proxy_ready().await;
+        proxy
+    }
+
+    /// Like [`Self::start`], but also waits for the admin `/health` (see [`Self::wait_ready`]).
+    pub async fn start_with_admin(config: ConfigBuilder) -> ProxyProcess {
         let mut proxy =
             ProxyProcess::spawn(&config.to_toml(), config.proxy_addr, config.admin_addr);
         proxy.wait_ready().await;
@@ -177,6 +186,21 @@ impl ProxyProcess {
             .build()
             .expect("a plain HTTP client builds");
         let health = self.admin_url("/health");
+        self.wait_until_ready(|| async { client.get(&health).send().await.is_ok() })
+            .await;
+    }
+
+    /// Polls every 20 ms until the proxy port accepts TCP (the admin API is not consulted);
+    /// panics with the captured output if the process exits or 20 s pass.
+    pub async fn wait_proxy_ready(&mut self) {
+        self.wait_until_ready(|| async { true }).await;
+    }
+
+    async fn wait_until_ready<F, Fut>(&mut self, mut also: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = self.try_exit() {
@@ -185,7 +209,7 @@ impl ProxyProcess {
                     self.output()
                 );
             }
-            if accepts_tcp(self.proxy_addr).await && client.get(&health).send().await.is_ok() {
+            if accepts_tcp(self.proxy_addr).await && also().await {
                 return;
             }
             assert!(
