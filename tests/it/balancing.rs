@@ -12,6 +12,8 @@ use crate::util::{
 
 /// The health-check interval the tests configure.
 const INTERVAL: Duration = Duration::from_millis(200);
+/// How often the admin API's figures are sampled (`/health` may lag by this much).
+const ADMIN_SAMPLE: Duration = Duration::from_secs(1);
 /// Scheduling slack on a loaded machine on top of the "within two intervals" promise.
 const SLACK: Duration = Duration::from_millis(400);
 
@@ -48,6 +50,16 @@ async fn round_robin_spreads_300_requests_evenly_over_3_origins() {
     }
 }
 
+/// `healthy` of the upstream at `addr` in the admin `/health` body.
+async fn upstream_healthy(proxy: &ProxyProcess, addr: &str) -> Option<bool> {
+    let health = proxy.admin_json("/health").await;
+    health["upstreams"]
+        .as_array()?
+        .iter()
+        .find(|u| u["address"] == addr)?["healthy"]
+        .as_bool()
+}
+
 /// Sends GETs to `url` one after another until `stop` is set; returns how many were sent and
 /// a description of each that failed.
 fn steady_traffic(
@@ -78,7 +90,7 @@ async fn stopped_origin_leaves_rotation_without_failures_and_returns_after_resta
     let cfg = ConfigBuilder::new(&[a.addr(), b.addr(), c.addr()])
         .set("upstreams.retries", 2)
         .set("upstreams.health_check.unhealthy_after", 1);
-    let proxy = ProxyProcess::start(cfg).await;
+    let proxy = ProxyProcess::start_with_admin(cfg).await;
     let stop = Arc::new(AtomicBool::new(false));
     let traffic = steady_traffic(proxy.url("/work"), stop.clone());
     let all_served = poll_until(Duration::from_secs(5), || async {
@@ -94,26 +106,38 @@ async fn stopped_origin_leaves_rotation_without_failures_and_returns_after_resta
     b.stop().await;
     let stopped_at = Instant::now();
     // The address alone: the log line's field formatting may carry ANSI colour codes.
-    let b_out = b.addr().to_string();
-    let noticed = poll_until(Duration::from_secs(5), || async {
+    let b_addr = b.addr().to_string();
+    let logged = poll_until(Duration::from_secs(5), || async {
         proxy
             .stderr_text()
             .lines()
-            .any(|l| l.contains("out of rotation") && l.contains(&b_out))
+            .any(|l| l.contains("out of rotation") && l.contains(&b_addr))
     })
     .await;
-    let took = stopped_at.elapsed();
-    eprintln!("health: stopped origin out of rotation after {took:?} (interval {INTERVAL:?})");
+    let out_after = stopped_at.elapsed();
+    let reported = poll_until(Duration::from_secs(5), || async {
+        upstream_healthy(&proxy, &b_addr).await == Some(false)
+    })
+    .await;
+    let reported_after = stopped_at.elapsed();
+    eprintln!(
+        "health: stopped origin out of rotation after {out_after:?}, shown unhealthy in \
+         /health after {reported_after:?} (check interval {INTERVAL:?}, admin samples every 1s)"
+    );
     assert!(
-        noticed,
-        "the proxy never took {b_out} out of rotation\n{}",
+        logged,
+        "{b_addr} never left the rotation\n{}",
         proxy.output()
     );
     assert!(
-        took <= 2 * INTERVAL + SLACK,
-        "{b_out} left the rotation only after {took:?}"
+        out_after <= 2 * INTERVAL + SLACK,
+        "{b_addr} left the rotation only after {out_after:?}"
     );
-    // TODO(admin): also assert `/health` upstreams[b].healthy == false once the admin lands.
+    assert!(reported, "/health never showed {b_addr} unhealthy");
+    assert!(
+        reported_after <= 2 * INTERVAL + ADMIN_SAMPLE + SLACK,
+        "/health showed {b_addr} unhealthy only after {reported_after:?}"
+    );
 
     let before = b.hits("/work");
     b.restart().await;

@@ -241,6 +241,22 @@ impl ProxyProcess {
         format!("http://{}{path}", self.admin_addr)
     }
 
+    /// `GET` an admin path and parse its JSON body (any status); panics with the captured
+    /// output when the admin does not answer JSON.
+    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+        let response = client_builder()
+            .build()
+            .expect("a plain HTTP client builds")
+            .get(self.admin_url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("admin {path}: {e}\n{}", self.output()));
+        response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("admin {path} is not JSON: {e}\n{}", self.output()))
+    }
+
     /// The generated config file (deleted when this is dropped).
     pub fn config_path(&self) -> &Path {
         self.config.path()
