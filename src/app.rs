@@ -64,17 +64,18 @@ impl CachePurger for StorePurger {
 }
 
 fn server_conf(cfg: &Config) -> ServerConf {
-    let mut conf = ServerConf::default();
-    conf.threads = cfg.proxy.threads.get();
-    // The pool must hold at least as many idle connections as there are concurrent requests,
-    // or connections are closed and re-opened under load (TIME_WAIT pile-up).
-    conf.upstream_keepalive_pool_size = cfg.upstreams.keepalive_pool.max(1);
-    // Draining happens in `DrainOnSignal` before pingora's own (fixed) grace sleep; keep that
-    // sleep short so an idle proxy exits promptly.
-    conf.grace_period_seconds = Some(1);
-    conf.graceful_shutdown_timeout_seconds = Some(1);
-    conf.max_retries = cfg.upstreams.retries as usize + 1;
-    conf
+    ServerConf {
+        threads: cfg.proxy.threads.get(),
+        // The pool must hold at least as many idle connections as there are concurrent
+        // requests, or connections are closed and re-opened under load (TIME_WAIT pile-up).
+        upstream_keepalive_pool_size: cfg.upstreams.keepalive_pool.max(1),
+        // Draining happens in `DrainOnSignal` before pingora's own (fixed) grace sleep; keep
+        // that sleep short so an idle proxy exits promptly.
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(1),
+        max_retries: cfg.upstreams.retries as usize + 1,
+        ..ServerConf::default()
+    }
 }
 
 /// Checks that every listen address can be bound, so a busy port is a clear error at start-up
