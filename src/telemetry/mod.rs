@@ -2,10 +2,12 @@
 //!
 //! The proxy calls [`Telemetry`]; admin, dashboards and alerts read snapshots built from it.
 
+pub mod otel;
 pub mod record;
 pub mod stats;
 pub mod trace;
 pub mod upstreams;
+mod w3c;
 
 use std::sync::Arc;
 
