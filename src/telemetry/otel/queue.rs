@@ -34,15 +34,18 @@ pub struct ExportTuning {
 }
 
 impl Default for ExportTuning {
+    /// Sized by measurement (`tests/otel_it/load.rs`, debug build, in-process receiver, 2 shared
+    /// cores; 3 spans per request, 2 s at a steady rate): the SDK-like 2048 queue with 512-span
+    /// batches and one export at a time delivered 48–58 % of spans at 20k req/s and 33 % at
+    /// 30k req/s; this setting delivered 100 % at both. Worst case (collector down) the
+    /// queue holds ~65k spans of ~0.75 KiB: about 50 MiB, bounded.
     fn default() -> Self {
         ExportTuning {
-            // Sized by measurement (see tests/otel.rs `queue_keeps_up_at_load`): large enough to
-            // ride out a slow export at tens of thousands of spans per second, ~1 KiB each.
-            max_queue_size: 32_768,
-            max_export_batch_size: 1024,
+            max_queue_size: 65_536,
+            max_export_batch_size: 2048,
             scheduled_delay: Duration::from_secs(1),
             export_timeout: Duration::from_secs(10),
-            max_concurrent_exports: 2,
+            max_concurrent_exports: 4,
         }
     }
 }
