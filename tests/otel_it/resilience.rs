@@ -125,7 +125,6 @@ fn slow_collector_never_blocks_and_shutdown_is_bounded() {
         max_concurrent_exports: 2,
         export_timeout: Duration::from_millis(300),
         scheduled_delay: Duration::from_millis(50),
-        ..ExportTuning::default()
     };
     let mut fx = Fixture::start(runtime(), None, &cfg, &tuning);
     let (slowest, _) = timed_finishes(&fx, 2000);
