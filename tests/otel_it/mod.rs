@@ -5,6 +5,7 @@ mod compose;
 mod load;
 mod metrics;
 mod resilience;
+mod rotel;
 mod spans;
 
 use std::net::{IpAddr, SocketAddr};

@@ -25,9 +25,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, Metric};
 use opentelemetry_proto::tonic::trace::v1::Span;
+pub mod rotel;
+
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tonic::codec::CompressionEncoding::Gzip;
 
 /// Everything received so far.
 #[derive(Default)]
@@ -164,8 +167,9 @@ impl Receiver {
         let (stop, stopped) = oneshot::channel();
         let svc = Svc(store.clone());
         let server = tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(svc.clone()))
-            .add_service(MetricsServiceServer::new(svc))
+            // Real collectors (rotel) compress with gzip by default.
+            .add_service(TraceServiceServer::new(svc.clone()).accept_compressed(Gzip))
+            .add_service(MetricsServiceServer::new(svc).accept_compressed(Gzip))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
                 async {

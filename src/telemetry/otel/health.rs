@@ -40,6 +40,7 @@ pub(crate) struct WarnLimiter {
 }
 
 impl WarnLimiter {
+    /// At most one event per `period`, the first one at once.
     pub fn new(period: Duration) -> Self {
         WarnLimiter {
             period_ms: period.as_millis() as u64,

@@ -40,6 +40,7 @@ pub(crate) struct UpstreamLabel {
 }
 
 impl UpstreamLabel {
+    /// Formats the strings of `addr` once.
     pub fn new(addr: SocketAddr) -> Self {
         UpstreamLabel {
             addr,
@@ -55,6 +56,7 @@ impl UpstreamLabel {
 pub(crate) struct UpstreamLabels(Arc<[UpstreamLabel]>);
 
 impl UpstreamLabels {
+    /// Labels for the configured upstreams, in `upstreams.servers` order.
     pub fn new(addrs: &[SocketAddr]) -> Self {
         UpstreamLabels(addrs.iter().map(|&a| UpstreamLabel::new(a)).collect())
     }
@@ -67,6 +69,7 @@ impl UpstreamLabels {
         }
     }
 
+    /// Every label, by upstream id.
     pub fn all(&self) -> &[UpstreamLabel] {
         &self.0
     }
@@ -126,6 +129,7 @@ pub(crate) struct SpanRecorder {
 }
 
 impl SpanRecorder {
+    /// A recorder handing spans to `sink`, labelling attempts with `upstreams`' strings.
     pub fn new(sink: Arc<dyn SpanProcessor>, upstreams: &[SocketAddr]) -> Self {
         SpanRecorder {
             sink,
