@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora_cache::key::HashBinary;
+use pingora_cache::key::{CacheHashKey, HashBinary};
 use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora_cache::predictor::Predictor;
 use pingora_cache::{CacheKey, CacheMeta, CacheOptionOverrides, CachePhase, RespCacheable};
@@ -76,7 +76,6 @@ impl CacheParts {
 }
 
 fn primary_of(target: &[u8]) -> HashBinary {
-    use pingora_cache::key::CacheHashKey;
     CacheKey::new(target, "").primary_bin()
 }
 
@@ -262,10 +261,12 @@ impl ProxyHttp for Sightline {
         ctx.cache_trail = CacheTrail::LookedUp;
         let now = Instant::now();
         ctx.cache_lookup = Some((now, now));
-        Ok(CacheKey::new(
-            policy::cache_key_bytes(session.req_header()),
-            "",
-        ))
+        let mut key = CacheKey::new(policy::cache_key_bytes(session.req_header()), "");
+        // pingora asks for the primary hash several times per request (predictor, lookup,
+        // lock); hash once.
+        let primary = key.primary_bin();
+        key.set_primary_bin_override(primary);
+        Ok(key)
     }
 
     fn cache_vary_filter(
