@@ -16,9 +16,9 @@ use crate::dashboard;
 use crate::proxy::{balance, store::MokaStore, CacheParts, Sightline};
 use crate::telemetry::clock::{Clock, SystemClock};
 use crate::telemetry::observatory::{Component, Observatory, ObservatorySettings};
+use crate::telemetry::otel::OtelGuard;
 use crate::telemetry::{
-    stats::LiveStats, trace::RequestTracer, upstreams::UpstreamBoard, CacheUsage, CacheUsageSource,
-    Telemetry,
+    stats::LiveStats, upstreams::UpstreamBoard, CacheUsage, CacheUsageSource, Telemetry,
 };
 
 /// Why sightline could not start.
@@ -30,6 +30,9 @@ pub enum StartupError {
     /// The side runtime (admin, alerts, telemetry export) could not start.
     #[error("admin runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// OpenTelemetry export could not be set up.
+    #[error("telemetry: {0}")]
+    Telemetry(#[from] crate::telemetry::otel::TelemetryError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -47,7 +50,19 @@ pub struct App {
     server: Server,
     telemetry: Arc<Telemetry>,
     side: tokio::runtime::Runtime,
+    otel: OtelGuard,
     stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// The runtime for everything beside the request path (admin, alerts, dashboard, OTLP export),
+/// so the admin answers while the proxy's workers are saturated.
+pub fn side_runtime() -> Result<tokio::runtime::Runtime, StartupError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("sightline-side")
+        .enable_all()
+        .build()
+        .map_err(StartupError::Runtime)
 }
 
 /// Lets the admin API purge the cache without the admin knowing the proxy's types.
@@ -87,18 +102,17 @@ fn probe_listen(addr: std::net::SocketAddr) -> Result<(), StartupError> {
 }
 
 impl App {
-    /// Builds the proxy, health checks and side services for `cfg`.
-    pub fn build(cfg: Config) -> Result<App, StartupError> {
+    /// Builds the proxy, health checks and side services for `cfg`; `side` runs everything but
+    /// the request path and `otel` the export pipelines started on it.
+    pub fn build(
+        cfg: Config,
+        side: tokio::runtime::Runtime,
+        otel: OtelGuard,
+    ) -> Result<App, StartupError> {
         let cfg = Arc::new(cfg);
         for addr in &cfg.proxy.listen {
             probe_listen(*addr)?;
         }
-        let side = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("sightline-side")
-            .enable_all()
-            .build()
-            .map_err(StartupError::Runtime)?;
         let admin_listener = std::net::TcpListener::bind(cfg.admin.listen)
             .and_then(|l| l.set_nonblocking(true).map(|_| l))
             .map_err(|source| StartupError::Listen {
@@ -107,13 +121,6 @@ impl App {
             })?;
         let board = Arc::new(UpstreamBoard::new(&cfg.upstreams.servers));
         let stats = Arc::new(LiveStats::new(cfg.upstreams.servers.len()));
-        let telemetry = Arc::new(Telemetry {
-            stats: stats.clone(),
-            tracer: RequestTracer::disabled(),
-            upstreams: board.clone(),
-        });
-        let (balancer, health) =
-            balance::build(&cfg.upstreams, board.clone()).map_err(StartupError::Upstreams)?;
         let cache = cfg
             .cache
             .enabled
@@ -125,6 +132,14 @@ impl App {
                 entries: s.entry_count(),
             })
         });
+        let telemetry = Arc::new(Telemetry {
+            stats: stats.clone(),
+            tracer: otel.request_tracer(&cfg.upstreams.servers),
+            upstreams: board.clone(),
+            metrics: otel.metrics(board.clone(), usage.clone()),
+        });
+        let (balancer, health) =
+            balance::build(&cfg.upstreams, board.clone()).map_err(StartupError::Upstreams)?;
         let purger: Option<Arc<dyn CachePurger>> = cache
             .as_ref()
             .map(|c| Arc::new(StorePurger(c.store, c.clone_handles())) as Arc<dyn CachePurger>);
@@ -191,13 +206,9 @@ impl App {
             server,
             telemetry,
             side,
+            otel,
             stop,
         })
-    }
-
-    /// The side runtime (admin, alerts, telemetry export, demo origins).
-    pub fn side_runtime(&self) -> &tokio::runtime::Handle {
-        self.side.handle()
     }
 
     /// Runs until SIGTERM or SIGINT, drains, flushes, and returns.
@@ -207,6 +218,7 @@ impl App {
             server,
             telemetry,
             side,
+            otel,
             stop,
         } = self;
         let signal = DrainOnSignal {
@@ -219,6 +231,10 @@ impl App {
         });
         tracing::info!("proxy stopped; shutting down side services");
         let _ = stop.send(true);
+        // The export runtime must still run while the providers flush the last spans.
+        if let Err(e) = otel.shutdown() {
+            tracing::warn!(error = %e, "telemetry flush at shutdown incomplete");
+        }
         side.shutdown_timeout(Duration::from_secs(2));
     }
 }

@@ -4,32 +4,54 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use sightline::app::App;
+use sightline::app::{self, App};
 use sightline::cli::{Cli, Command, LogFormat};
 use sightline::config::{self, Config};
 use sightline::demo::{self, DemoOptions};
+use sightline::telemetry::otel::{self, OtelGuard};
 use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn init_logging(format: LogFormat) {
+/// Console logs on stderr (filtered by `RUST_LOG`, default `info`) and, when traces are
+/// exported, the bridge that sends sightline's own `tracing` spans to OTLP. Each layer has its
+/// own filter: a global one at `warn` would also starve the bridge.
+fn init_logging(format: LogFormat, otel: Option<&OtelGuard>) {
     use tracing_subscriber::{fmt, prelude::*, EnvFilter};
-    // pingora logs through `log`; the fmt layer's filter applies to it too via the bridge.
+    let rust_log = std::env::var("RUST_LOG").ok();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let layer = match format {
+    let filter = otel::quiet_sdk_logs(filter, rust_log.as_deref());
+    let console = match format {
         LogFormat::Text => fmt::layer().with_writer(std::io::stderr).boxed(),
         LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
     };
+    // pingora logs through `log`; `try_init` installs the log → tracing bridge.
     let _ = tracing_subscriber::registry()
-        .with(layer.with_filter(filter))
+        .with(console.with_filter(filter))
+        .with(otel.and_then(|g| g.tracing_layer()))
         .try_init();
+}
+
+/// Starts the side runtime, OTLP export on it, and logging; then builds and runs the proxy.
+fn serve(cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
+    let side = app::side_runtime().context("starting the side runtime")?;
+    let guard =
+        otel::init(&cfg.telemetry, side.handle()).context("starting OpenTelemetry export")?;
+    init_logging(log_format, Some(&guard));
+    let app = App::build(cfg, side, guard).context("starting sightline")?;
+    app.run();
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
-    match run(cli.command) {
+    // `run` and `demo` start logging once telemetry is up, so the bridge can join it.
+    if !matches!(cli.command, Command::Run { .. } | Command::Demo { .. }) {
+        init_logging(cli.log_format, None);
+    }
+    let log_format = cli.log_format;
+    match run(cli.command, log_format) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -38,7 +60,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<ExitCode> {
+fn run(command: Command, log_format: LogFormat) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check { config: path } => match config::load(&path) {
             Ok(_) => {
@@ -58,8 +80,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let app = App::build(cfg).context("starting sightline")?;
-            app.run();
+            serve(cfg, log_format)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
@@ -69,7 +90,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             listen,
             admin,
         } => {
-            run_demo(upstreams, latency_ms, error_rate, listen, admin)?;
+            run_demo(upstreams, latency_ms, error_rate, listen, admin, log_format)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Top {
@@ -109,6 +130,7 @@ fn run_demo(
     error_rate: f64,
     listen: std::net::SocketAddr,
     admin: std::net::SocketAddr,
+    log_format: LogFormat,
 ) -> anyhow::Result<()> {
     let mut cfg = config::parse("", &|k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -139,8 +161,7 @@ fn run_demo(
         .context("starting demo origins")?;
     cfg.upstreams.servers = origins.iter().map(|o| o.local_addr()).collect();
     print_demo_banner(&cfg, &origins);
-    let app = App::build(cfg).context("starting sightline")?;
-    app.run();
+    serve(cfg, log_format)?;
     drop(origins);
     origins_rt.shutdown_timeout(Duration::from_secs(1));
     Ok(())

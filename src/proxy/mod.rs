@@ -182,7 +182,7 @@ impl ProxyHttp for Sightline {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        self.telemetry.stats.request_started();
+        self.telemetry.start();
         ctx.counted = true;
         let p = &self.cfg.proxy;
         session.set_keepalive(Some(p.idle_timeout.as_secs().max(1)));
@@ -504,7 +504,7 @@ impl ProxyHttp for Sightline {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         if !ctx.counted {
-            self.telemetry.stats.request_started();
+            self.telemetry.start();
         }
         if let Some(id) = ctx.in_flight_upstream.take() {
             self.telemetry.upstreams.end_request(id);

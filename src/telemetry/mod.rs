@@ -6,12 +6,14 @@ pub mod clock;
 pub mod history;
 pub mod latency;
 pub mod observatory;
+pub mod otel;
 pub mod recent;
 pub mod record;
 pub mod snapshot;
 pub mod stats;
 pub mod trace;
 pub mod upstreams;
+mod w3c;
 
 use std::sync::Arc;
 
@@ -37,12 +39,21 @@ pub struct Telemetry {
     pub tracer: trace::RequestTracer,
     /// Per-upstream health and in-flight state.
     pub upstreams: Arc<upstreams::UpstreamBoard>,
+    /// OpenTelemetry metric instruments (no-ops when metrics are off).
+    pub metrics: otel::OtelMetrics,
 }
 
 impl Telemetry {
+    /// A request entered the proxy (in-flight gauges).
+    pub fn start(&self) {
+        self.stats.request_started();
+        self.metrics.request_started();
+    }
+
     /// Records one finished request everywhere it is needed.
     pub fn finish(&self, state: &trace::TraceState, rec: &RequestRecord<'_>) {
         self.stats.record(rec);
+        self.metrics.record(rec);
         self.tracer.finish(state, rec);
     }
 }

@@ -1,0 +1,319 @@
+//! The span export queue: a bounded channel that the request path pushes finished spans into
+//! without ever waiting, and an export task on the telemetry runtime that batches them to the
+//! OTLP exporter with a timeout and a cap on concurrent exports.
+//!
+//! Why not the SDK's `BatchSpanProcessor`: it hides its drop count, exports one batch at a time
+//! from its own thread (the default 2048 queue dropped 29 % at 40k req/s in the trial), and its
+//! failures surface only as SDK log lines. Here a full queue or a failed export is counted in
+//! [`ExportHealth`] and warned about at most once a minute.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::Context;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, Semaphore};
+
+use super::health::{ExportHealth, Signal};
+
+/// Sizes and timings of the span export pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportTuning {
+    /// Spans held waiting for export; beyond this they are dropped (and counted).
+    pub max_queue_size: usize,
+    /// Spans per export request.
+    pub max_export_batch_size: usize,
+    /// A partial batch is exported after this long.
+    pub scheduled_delay: Duration,
+    /// One export call (connect included) may take this long.
+    pub export_timeout: Duration,
+    /// Export calls in flight at once.
+    pub max_concurrent_exports: usize,
+}
+
+impl Default for ExportTuning {
+    /// Sized by measurement (`tests/otel_it/load.rs`, debug build, in-process receiver, 2 shared
+    /// cores; 3 spans per request, 2 s at a steady rate): the SDK-like 2048 queue with 512-span
+    /// batches and one export at a time delivered 48–58 % of spans at 20k req/s and 33 % at
+    /// 30k req/s; this setting delivered 100 % at both. Worst case (collector down) the
+    /// queue holds ~65k spans of ~0.75 KiB: about 50 MiB, bounded.
+    fn default() -> Self {
+        ExportTuning {
+            max_queue_size: 65_536,
+            max_export_batch_size: 2048,
+            scheduled_delay: Duration::from_secs(1),
+            export_timeout: Duration::from_secs(10),
+            max_concurrent_exports: 4,
+        }
+    }
+}
+
+impl ExportTuning {
+    /// Defaults overridden by the standard `OTEL_BSP_*` variables, when set and valid.
+    pub fn from_env() -> Self {
+        Self::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    /// Same, reading variables through `env` (tests).
+    pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let num = |k: &str| {
+            env(k)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|&n| n > 0)
+        };
+        let mut t = ExportTuning::default();
+        if let Some(n) = num("OTEL_BSP_MAX_QUEUE_SIZE") {
+            t.max_queue_size = n as usize;
+        }
+        if let Some(n) = num("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+            t.max_export_batch_size = n as usize;
+        }
+        if let Some(n) = num("OTEL_BSP_SCHEDULE_DELAY") {
+            t.scheduled_delay = Duration::from_millis(n);
+        }
+        if let Some(n) = num("OTEL_BSP_EXPORT_TIMEOUT") {
+            t.export_timeout = Duration::from_millis(n);
+        }
+        if let Some(n) = num("OTEL_BSP_MAX_CONCURRENT_EXPORTS") {
+            t.max_concurrent_exports = n as usize;
+        }
+        t.max_export_batch_size = t.max_export_batch_size.min(t.max_queue_size);
+        t
+    }
+}
+
+/// How the exporter's `export` future must be driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExportMode {
+    /// A true async future (tonic): awaited on the runtime.
+    Async,
+    /// A future that blocks inside (the OTLP HTTP exporter's blocking client): run on the
+    /// runtime's blocking pool so it never stalls a worker.
+    Blocking,
+}
+
+enum Control {
+    Flush(std::sync::mpsc::SyncSender<()>),
+    Shutdown(std::sync::mpsc::SyncSender<()>),
+}
+
+/// The producer side of the export queue; a span processor for the SDK provider too.
+#[derive(Debug, Clone)]
+pub struct SpanQueue {
+    spans: mpsc::Sender<SpanData>,
+    control: mpsc::UnboundedSender<Control>,
+    health: Arc<ExportHealth>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Control::Flush(_) => "Flush",
+            Control::Shutdown(_) => "Shutdown",
+        })
+    }
+}
+
+impl SpanQueue {
+    /// Starts the export task for `exporter` on `runtime`.
+    pub(crate) fn start<E: SpanExporter + 'static>(
+        exporter: E,
+        mode: ExportMode,
+        tuning: &ExportTuning,
+        health: Arc<ExportHealth>,
+        runtime: &Handle,
+    ) -> SpanQueue {
+        let (spans, rx) = mpsc::channel(tuning.max_queue_size.max(1));
+        let (control, ctl_rx) = mpsc::unbounded_channel();
+        let worker = Worker {
+            exporter: Arc::new(exporter),
+            mode,
+            tuning: tuning.clone(),
+            health: health.clone(),
+            permits: Arc::new(Semaphore::new(tuning.max_concurrent_exports.max(1))),
+        };
+        runtime.spawn(worker.run(rx, ctl_rx));
+        SpanQueue {
+            spans,
+            control,
+            health,
+        }
+    }
+
+    fn request(
+        &self,
+        make: fn(std::sync::mpsc::SyncSender<()>) -> Control,
+        wait: Duration,
+    ) -> OTelSdkResult {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.control
+            .send(make(tx))
+            .map_err(|_| OTelSdkError::AlreadyShutdown)?;
+        rx.recv_timeout(wait).map_err(|e| match e {
+            std::sync::mpsc::RecvTimeoutError::Timeout => OTelSdkError::Timeout(wait),
+            std::sync::mpsc::RecvTimeoutError::Disconnected => OTelSdkError::AlreadyShutdown,
+        })
+    }
+}
+
+impl SpanProcessor for SpanQueue {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        match self.spans.try_send(span) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.health.span_queue_full(),
+            Err(mpsc::error::TrySendError::Closed(_)) => self.health.span_after_shutdown(),
+        }
+    }
+
+    /// Exports everything queued so far; blocks the caller (never call it from the telemetry
+    /// runtime's own worker).
+    fn force_flush(&self) -> OTelSdkResult {
+        self.request(Control::Flush, Duration::from_secs(30))
+    }
+
+    /// Flushes, then stops the export task; later spans are counted as dropped.
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.request(Control::Shutdown, timeout)
+    }
+}
+
+struct Worker<E> {
+    exporter: Arc<E>,
+    mode: ExportMode,
+    tuning: ExportTuning,
+    health: Arc<ExportHealth>,
+    permits: Arc<Semaphore>,
+}
+
+impl<E: SpanExporter + 'static> Worker<E> {
+    async fn run(
+        self,
+        mut rx: mpsc::Receiver<SpanData>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
+        let batch_size = self.tuning.max_export_batch_size.max(1);
+        let mut batch = Vec::with_capacity(batch_size);
+        let mut tick = tokio::time::interval(self.tuning.scheduled_delay);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let room = batch_size - batch.len();
+            tokio::select! {
+                biased;
+                msg = control.recv() => {
+                    let stop = !matches!(msg, Some(Control::Flush(_)));
+                    if stop {
+                        // Later spans are refused (and counted); what is queued still goes out.
+                        rx.close();
+                    }
+                    // Everything queued before the request goes out before the answer.
+                    while let Ok(span) = rx.try_recv() {
+                        batch.push(span);
+                        if batch.len() >= batch_size {
+                            self.dispatch(std::mem::take(&mut batch)).await;
+                        }
+                    }
+                    if !batch.is_empty() {
+                        self.dispatch(std::mem::take(&mut batch)).await;
+                    }
+                    self.wait_idle().await;
+                    if stop {
+                        let _ = self.exporter.shutdown();
+                    }
+                    if let Some(Control::Flush(reply) | Control::Shutdown(reply)) = msg {
+                        let _ = reply.send(());
+                    }
+                    if stop {
+                        return;
+                    }
+                }
+                n = rx.recv_many(&mut batch, room) => {
+                    if n == 0 {
+                        // Every producer is gone.
+                        if !batch.is_empty() {
+                            self.dispatch(std::mem::take(&mut batch)).await;
+                        }
+                        self.wait_idle().await;
+                        return;
+                    }
+                    if batch.len() >= batch_size {
+                        self.dispatch(std::mem::take(&mut batch)).await;
+                    }
+                }
+                _ = tick.tick() => {
+                    if !batch.is_empty() {
+                        self.dispatch(std::mem::take(&mut batch)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until no export is in flight.
+    async fn wait_idle(&self) {
+        let all = self.tuning.max_concurrent_exports.max(1) as u32;
+        drop(self.permits.acquire_many(all).await);
+    }
+
+    /// Starts one export once a slot is free; waiting here is what lets the queue fill (and
+    /// drop) instead of memory growing when the collector is slow.
+    async fn dispatch(&self, batch: Vec<SpanData>) {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the export semaphore is never closed");
+        let exporter = self.exporter.clone();
+        let health = self.health.clone();
+        let timeout = self.tuning.export_timeout;
+        let mode = self.mode;
+        tokio::spawn(async move {
+            let n = batch.len() as u64;
+            let result = match mode {
+                ExportMode::Async => tokio::time::timeout(timeout, exporter.export(batch))
+                    .await
+                    .unwrap_or(Err(OTelSdkError::Timeout(timeout))),
+                ExportMode::Blocking => {
+                    let job = tokio::task::spawn_blocking(move || {
+                        super::exporters::block_on(exporter.export(batch))
+                    });
+                    match tokio::time::timeout(timeout, job).await {
+                        Ok(Ok(r)) => r,
+                        Ok(Err(e)) => Err(OTelSdkError::InternalFailure(e.to_string())),
+                        Err(_) => Err(OTelSdkError::Timeout(timeout)),
+                    }
+                }
+            };
+            health.export_finished(Signal::Traces, n, &result);
+            drop(permit);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_reads_the_standard_variables() {
+        let env = |k: &str| match k {
+            "OTEL_BSP_MAX_QUEUE_SIZE" => Some("100".to_string()),
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE" => Some("500".to_string()),
+            "OTEL_BSP_SCHEDULE_DELAY" => Some("250".to_string()),
+            "OTEL_BSP_EXPORT_TIMEOUT" => Some("nonsense".to_string()),
+            _ => None,
+        };
+        let t = ExportTuning::from_lookup(&env);
+        assert_eq!(t.max_queue_size, 100);
+        assert_eq!(
+            t.max_export_batch_size, 100,
+            "a batch never exceeds the queue"
+        );
+        assert_eq!(t.scheduled_delay, Duration::from_millis(250));
+        assert_eq!(t.export_timeout, ExportTuning::default().export_timeout);
+    }
+}
