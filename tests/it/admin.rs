@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::load::unix_ms_now;
 use crate::util::{
-    client, fetch, poll_for, sightline_command, POLL_INTERVAL, ConfigBuilder, Fetched, ProxyProcess,
-    RecordedRequest, TestOrigin, TestResponse,
+    client, fetch, poll_for, sightline_command, ConfigBuilder, Fetched, ProxyProcess,
+    RecordedRequest, TestOrigin, TestResponse, POLL_INTERVAL,
 };
 
 /// The health-check interval `ConfigBuilder` configures.
@@ -183,7 +183,11 @@ async fn health_has_every_spec_field_with_sane_values() {
     assert!(rps > 0.0 && rps <= 12.0 / 0.9, "12 requests so far: {h}");
     let avg = num(&h, "/avg_response_time_ms");
     assert!(avg > 0.0 && avg < 500.0, "local origins: {h}");
-    assert_eq!(num(&h, "/cache_hit_ratio"), 0.5, "6 hits of 12 lookups: {h}");
+    assert_eq!(
+        num(&h, "/cache_hit_ratio"),
+        0.5,
+        "6 hits of 12 lookups: {h}"
+    );
     for c in ["http_server", "cache", "load_balancer"] {
         let comp = &h["components"][c];
         assert_eq!(comp["status"], "healthy", "{c}: {h}");
@@ -246,7 +250,10 @@ async fn health_degrades_with_one_dead_origin_of_three_and_is_503_with_none() {
     let (code, h) = health_until(&proxy, "degraded", Duration::from_secs(5)).await;
     let degraded_after = stopped.elapsed();
     assert_eq!(code, 200, "degraded still answers 200: {h}");
-    assert_eq!(h["components"]["load_balancer"]["status"], "degraded", "{h}");
+    assert_eq!(
+        h["components"]["load_balancer"]["status"], "degraded",
+        "{h}"
+    );
     let healthy: Vec<bool> = h["upstreams"]
         .as_array()
         .expect("upstreams is a list")
@@ -267,8 +274,7 @@ async fn health_degrades_with_one_dead_origin_of_three_and_is_503_with_none() {
     );
     assert_eq!(code, 503, "unhealthy must answer 503: {h}");
     assert_eq!(
-        h["components"]["load_balancer"]["status"],
-        "unhealthy",
+        h["components"]["load_balancer"]["status"], "unhealthy",
         "{h}"
     );
     assert!(
@@ -439,10 +445,7 @@ async fn recent_requests_list_the_last_requests_newest_first() {
         let c = entry["cache"].as_str().unwrap_or_default();
         match cache {
             Some(c_want) => assert_eq!(c, c_want, "{entry}"),
-            None => assert!(
-                ["hit", "miss", "stale", "bypass"].contains(&c),
-                "{entry}"
-            ),
+            None => assert!(["hit", "miss", "stale", "bypass"].contains(&c), "{entry}"),
         }
         assert_eq!(entry["upstream"].as_str(), upstream, "{entry}");
         let latency = num(entry, "/latency_ms");
@@ -580,7 +583,10 @@ async fn cache_purge_by_path_and_all() {
     assert!(!is_hit(&next), "GET after purging /c/x was a hit: {next:?}");
     assert_eq!(origin.hits("/c/x"), 2, "the purged path was not refetched");
     assert!(is_hit(&get("/c/y").await), "purging /c/x took /c/y too");
-    assert!(is_hit(&get("/c/x").await), "the refetched /c/x was not stored");
+    assert!(
+        is_hit(&get("/c/x").await),
+        "the refetched /c/x was not stored"
+    );
 
     let r = admin_post(&proxy, "/api/cache/purge", r#"{"all": true}"#, None).await;
     let purged_at = unix_ms_now();
@@ -593,10 +599,17 @@ async fn cache_purge_by_path_and_all() {
     assert_eq!(h["cache_entries"], 0, "{h}");
     for path in ["/c/x", "/c/y", "/c/z"] {
         let r = get(path).await;
-        assert!(!is_hit(&r), "{path} served from cache after purge all: {r:?}");
+        assert!(
+            !is_hit(&r),
+            "{path} served from cache after purge all: {r:?}"
+        );
     }
     assert_eq!(
-        [origin.hits("/c/x"), origin.hits("/c/y"), origin.hits("/c/z")],
+        [
+            origin.hits("/c/x"),
+            origin.hits("/c/y"),
+            origin.hits("/c/z")
+        ],
         [3, 2, 2]
     );
 
@@ -624,7 +637,10 @@ async fn purge_by_path_covers_its_query_variants() {
     let http = client();
     for url in ["/c/q", "/c/q?v=1"] {
         fetch(http.get(proxy.url(url))).await;
-        assert!(is_hit(&fetch(http.get(proxy.url(url))).await), "{url} not cached");
+        assert!(
+            is_hit(&fetch(http.get(proxy.url(url))).await),
+            "{url} not cached"
+        );
     }
     let r = admin_post(&proxy, "/api/cache/purge", r#"{"path": "/c/q"}"#, None).await;
     assert_eq!(r.status, 200, "{r:?}");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::admin::{admin_get, num, site, summary_counting, summary_where};
-use crate::load::{finished_between, mean_ms, quantile, unix_ms_now, Load};
+use crate::load::{finished_between, mean_ms, measuring_alone, quantile, unix_ms_now, Load};
 use crate::util::{
     client, client_builder, fetch, with_healthz, ConfigBuilder, ProxyProcess, TestOrigin,
     TestResponse,
@@ -26,7 +26,11 @@ async fn dashboard_counts_10_misses_and_30_hits_exactly() {
             assert_eq!(r.status, 200, "round {round}, page {i}: {r:?}");
         }
     }
-    assert_eq!(origin.requests().len(), 10, "the origin saw more than the misses");
+    assert_eq!(
+        origin.requests().len(),
+        10,
+        "the origin saw more than the misses"
+    );
     summary_counting(&proxy, 40).await;
     let r = admin_get(&proxy, "/dashboard", None).await;
     eprintln!("GET /dashboard after 10 misses + 30 hits:\n{}", r.body);
@@ -49,7 +53,11 @@ async fn dashboard_counts_10_misses_and_30_hits_exactly() {
         "Active Alerts: none",
         "Error Rate: 0%",
     ] {
-        assert!(r.body.lines().any(|l| l == line), "no {line:?}:\n{}", r.body);
+        assert!(
+            r.body.lines().any(|l| l == line),
+            "no {line:?}:\n{}",
+            r.body
+        );
     }
     let h = proxy.admin_json("/health").await;
     assert_eq!(h["cache_hit_ratio"], 0.75, "{h}");
@@ -82,6 +90,7 @@ async fn summary_inside_load(
 
 #[tokio::test]
 async fn summary_rate_reads_a_steady_200_per_second() {
+    let _alone = measuring_alone().await;
     const RATE: f64 = 200.0;
     let origin = TestOrigin::spawn(site).await;
     let cfg = ConfigBuilder::new(&[origin.addr()])
@@ -126,6 +135,7 @@ async fn summary_rate_reads_a_steady_200_per_second() {
 
 #[tokio::test]
 async fn average_latency_through_a_100ms_origin_reads_100_to_115ms() {
+    let _alone = measuring_alone().await;
     const DELAY: Duration = Duration::from_millis(100);
     let origin = TestOrigin::spawn(with_healthz(|_| {
         TestResponse::ok("slow")
@@ -159,10 +169,7 @@ async fn average_latency_through_a_100ms_origin_reads_100_to_115ms() {
         s["window"]["p99_ms"],
         health["avg_response_time_ms"]
     );
-    assert!(
-        outcomes.iter().all(|o| o.status == 200),
-        "requests failed"
-    );
+    assert!(outcomes.iter().all(|o| o.status == 200), "requests failed");
     assert!(
         (100.0..=115.0).contains(&read),
         "avg latency reads {read} ms through a {DELAY:?} origin (client mean {client_mean:.1} ms)"
@@ -285,12 +292,18 @@ fn parse_prometheus(text: &str) -> Result<Exposition, String> {
             continue;
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').ok_or_else(|| at("TYPE without kind".into()))?;
+            let (name, kind) = rest
+                .split_once(' ')
+                .ok_or_else(|| at("TYPE without kind".into()))?;
             let known = ["counter", "gauge", "histogram", "summary", "untyped"];
             if !is_metric_name(name) || !known.contains(&kind) {
                 return Err(at("bad TYPE".into()));
             }
-            if out.samples.iter().any(|s| family_of(&s.name, &out.types) == Some(name)) {
+            if out
+                .samples
+                .iter()
+                .any(|s| family_of(&s.name, &out.types) == Some(name))
+            {
                 return Err(at("TYPE after its samples".into()));
             }
             if out.types.insert(name.to_owned(), kind.to_owned()).is_some() {
@@ -302,7 +315,7 @@ fn parse_prometheus(text: &str) -> Result<Exposition, String> {
             continue;
         }
         let name_end = line
-            .find(|c: char| c == '{' || c == ' ')
+            .find(['{', ' '])
             .ok_or_else(|| at("sample without value".into()))?;
         let name = &line[..name_end];
         if !is_metric_name(name) {
@@ -315,7 +328,8 @@ fn parse_prometheus(text: &str) -> Result<Exposition, String> {
         let mut fields = rest.split_whitespace();
         let value = parse_value(fields.next().ok_or_else(|| at("no value".into()))?).map_err(at)?;
         if let Some(ts) = fields.next() {
-            ts.parse::<i64>().map_err(|e| at(format!("bad timestamp: {e}")))?;
+            ts.parse::<i64>()
+                .map_err(|e| at(format!("bad timestamp: {e}")))?;
         }
         if fields.next().is_some() {
             return Err(at("trailing fields".into()));
@@ -353,7 +367,9 @@ fn check_families(e: &Exposition) -> Result<(), String> {
                     BTreeMap::new();
                 for s in of("_bucket") {
                     let mut rest = s.labels.clone();
-                    let le = rest.remove("le").ok_or(format!("{family} bucket without le"))?;
+                    let le = rest
+                        .remove("le")
+                        .ok_or(format!("{family} bucket without le"))?;
                     groups
                         .entry(rest)
                         .or_default()
@@ -394,11 +410,11 @@ fn prometheus_parser_rejects_what_it_should() {
     check_families(&e).expect("valid families");
     assert_eq!(e.value("a_total", &[("x", "q\"")]), 3.0);
     for bad in [
-        "a_total 3\n",                                            // no TYPE
-        "# TYPE a counter\na{x=\"1} 3\n",                         // unterminated label
-        "# TYPE a counter\na three\n",                            // bad value
-        "# TYPE a counter\na 1\n# TYPE a counter\n",              // TYPE after samples
-        "# TYPE a gauge\n9a 1\n",                                 // bad name
+        "a_total 3\n",                               // no TYPE
+        "# TYPE a counter\na{x=\"1} 3\n",            // unterminated label
+        "# TYPE a counter\na three\n",               // bad value
+        "# TYPE a counter\na 1\n# TYPE a counter\n", // TYPE after samples
+        "# TYPE a gauge\n9a 1\n",                    // bad name
     ] {
         assert!(parse_prometheus(bad).is_err(), "accepted {bad:?}");
     }
@@ -464,7 +480,11 @@ async fn metrics_parse_as_prometheus_text_and_agree_with_the_summary() {
         ),
     ];
     for (name, labels, want) in agree {
-        assert_eq!(e.value(name, &labels), want, "{name}{labels:?} vs /api/summary");
+        assert_eq!(
+            e.value(name, &labels),
+            want,
+            "{name}{labels:?} vs /api/summary"
+        );
     }
     for class in ["1xx", "2xx", "3xx", "4xx", "5xx"] {
         assert_eq!(
@@ -489,9 +509,18 @@ async fn metrics_parse_as_prometheus_text_and_agree_with_the_summary() {
     // And both agree with what was sent.
     assert_eq!(e.value("sightline_requests_total", &[]), n as f64);
     assert_eq!(e.value(&format!("{h}_count"), &[]), n as f64);
-    assert_eq!(e.value("sightline_responses_total", &[("class", "4xx")]), 2.0);
-    assert_eq!(e.value("sightline_responses_total", &[("class", "5xx")]), 1.0);
-    assert_eq!(e.value("sightline_cache_requests_total", &[("result", "hit")]), 5.0);
+    assert_eq!(
+        e.value("sightline_responses_total", &[("class", "4xx")]),
+        2.0
+    );
+    assert_eq!(
+        e.value("sightline_responses_total", &[("class", "5xx")]),
+        1.0
+    );
+    assert_eq!(
+        e.value("sightline_cache_requests_total", &[("result", "hit")]),
+        5.0
+    );
     assert_eq!(e.types.get(h).map(String::as_str), Some("histogram"));
 }
 
@@ -500,6 +529,7 @@ const HEALTH_P99_LIMIT: Duration = Duration::from_millis(10);
 
 #[tokio::test]
 async fn health_answers_within_10ms_p99_while_the_proxy_is_saturated() {
+    let _alone = measuring_alone().await;
     let origin = TestOrigin::spawn(site).await;
     let cfg = ConfigBuilder::new(&[origin.addr()]).set("upstreams.health_check.kind", "none");
     let proxy = ProxyProcess::start_with_admin(cfg).await;

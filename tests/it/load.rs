@@ -12,6 +12,15 @@ use tokio::time::MissedTickBehavior;
 
 use crate::util::client_builder;
 
+/// Held by the tests whose figures depend on having the CPU (request rate, latency, admin p99
+/// under load, alert timing), so that none of them measures another one's load.
+static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits until no other measuring test runs; hold the guard for the whole test.
+pub async fn measuring_alone() -> tokio::sync::MutexGuard<'static, ()> {
+    MEASURING.lock().await
+}
+
 /// Milliseconds since the Unix epoch, on the same clock as the admin's `generated_unix_ms`.
 pub fn unix_ms_now() -> u64 {
     SystemTime::now()
@@ -78,7 +87,9 @@ async fn closed_loop(url: String, workers: usize, stop: Arc<AtomicBool>, outcome
     for _ in 0..workers {
         let (url, stop, outcomes) = (url.clone(), stop.clone(), outcomes.clone());
         // One client each: every worker keeps its own connection.
-        let client = client_builder().build().expect("a plain HTTP client builds");
+        let client = client_builder()
+            .build()
+            .expect("a plain HTTP client builds");
         set.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 one(&client, &url, &outcomes).await;
