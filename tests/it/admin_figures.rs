@@ -527,6 +527,68 @@ async fn metrics_parse_as_prometheus_text_and_agree_with_the_summary() {
 /// The admin's promise under load (issue 4): `/health` within 10 ms at p99.
 const HEALTH_P99_LIMIT: Duration = Duration::from_millis(10);
 
+/// A trivial HTTP server on a thread and runtime of its own: the yardstick for how fast this
+/// machine lets any other thread answer while the proxy is saturated.
+struct Yardstick {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Yardstick {
+    fn start() -> Yardstick {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime builds")
+                .block_on(async move {
+                    let server = TestOrigin::spawn(|_| TestResponse::ok("{}")).await;
+                    addr_tx
+                        .send(server.addr())
+                        .expect("the test waits for the address");
+                    let _ = stopped.await;
+                });
+        });
+        let addr = addr_rx.recv().expect("the yardstick server starts");
+        Yardstick {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Yardstick {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Times one GET of `url` to the end of its body.
+async fn timed_get(http: &reqwest::Client, url: &str) -> Duration {
+    let t = Instant::now();
+    let r = http.get(url).send().await.expect("the server answers");
+    assert_eq!(r.status(), 200, "{url}");
+    r.bytes().await.expect("the body arrives");
+    t.elapsed()
+}
+
+fn distribution(times: &[Duration]) -> String {
+    format!(
+        "p50 {:?}, p99 {:?}, max {:?}, mean {:.2} ms",
+        quantile(times, 0.50),
+        quantile(times, 0.99),
+        quantile(times, 1.0),
+        mean_ms(times)
+    )
+}
+
 #[tokio::test]
 async fn health_answers_within_10ms_p99_while_the_proxy_is_saturated() {
     let _alone = measuring_alone().await;
@@ -535,23 +597,23 @@ async fn health_answers_within_10ms_p99_while_the_proxy_is_saturated() {
     let proxy = ProxyProcess::start_with_admin(cfg).await;
     let warm = fetch(client().get(proxy.url("/c/hot"))).await;
     assert_eq!(warm.status, 200);
-    // The load runs on its own thread and runtime, so only the admin's answer is timed here.
+    let yardstick = Yardstick::start();
+    // The load runs on its own thread and runtime, so only the answers are timed here.
     let load = Load::closed_on_thread(proxy.url("/c/hot"), 8);
     let load_started = Instant::now();
     while load.outcomes().len() < 200 && load_started.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let admin = client_builder()
+    let http = client_builder()
         .build()
         .expect("a plain HTTP client builds");
-    let url = proxy.admin_url("/health");
-    let mut times = Vec::with_capacity(200);
+    let health_url = proxy.admin_url("/health");
+    let yard_url = format!("http://{}/", yardstick.addr);
+    // Interleaved, so both see the same moments of the load.
+    let (mut health, mut yard) = (Vec::with_capacity(200), Vec::with_capacity(200));
     for _ in 0..200 {
-        let t = Instant::now();
-        let r = admin.get(&url).send().await.expect("/health answers");
-        assert_eq!(r.status(), 200);
-        r.bytes().await.expect("/health body");
-        times.push(t.elapsed());
+        health.push(timed_get(&http, &health_url).await);
+        yard.push(timed_get(&http, &yard_url).await);
     }
     let measured_for = load_started.elapsed();
     // Keep the load on for the promised 5 s so the reading is not from a tail-off.
@@ -559,24 +621,28 @@ async fn health_answers_within_10ms_p99_while_the_proxy_is_saturated() {
         tokio::time::sleep(left).await;
     }
     let outcomes = load.stop().await;
+    drop(yardstick);
     let secs = load_started.elapsed().as_secs_f64();
     let hits_ok = outcomes.iter().filter(|o| o.status == 200).count();
-    let (p50, p99, max) = (
-        quantile(&times, 0.50),
-        quantile(&times, 0.99),
-        quantile(&times, 1.0),
-    );
+    let p99 = quantile(&health, 0.99);
     eprintln!(
         "admin p99 under load: 8 clients on a cache hit -> {} requests in {secs:.1} s \
-         ({:.0}/s, {hits_ok} ok); 200 sequential GET /health: p50 {p50:?}, p99 {p99:?}, max \
-         {max:?}, mean {:.2} ms",
+         ({:.0}/s, {hits_ok} ok); 200 sequential GET /health: {}; a trivial server on its own \
+         thread, interleaved: {}",
         outcomes.len(),
         outcomes.len() as f64 / secs,
-        mean_ms(&times)
+        distribution(&health),
+        distribution(&yard)
     );
     assert_eq!(hits_ok, outcomes.len(), "load requests failed");
+    // MACHINE-SENSITIVE: the strict promise, asserted as is. On a shared 2-core VM running
+    // other tests and builds, the OS can leave any thread waiting this long; the yardstick's
+    // figures in the message say whether the machine or the admin was slow.
     assert!(
         p99 < HEALTH_P99_LIMIT,
-        "/health p99 {p99:?} >= {HEALTH_P99_LIMIT:?} under load (p50 {p50:?}, max {max:?})"
+        "/health p99 {p99:?} >= {HEALTH_P99_LIMIT:?} under load ({}); yardstick server at \
+         the same moments: {}",
+        distribution(&health),
+        distribution(&yard)
     );
 }
