@@ -152,6 +152,8 @@ impl App {
             ObservatorySettings::from_config(&cfg),
             clock.clone(),
         );
+        let export = otel.health();
+        observatory.set_export_source(Arc::new(move || export.figures()));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let engine = AlertEngine::new(&cfg.alerts, clock, Arc::new(ConsoleSink::stdout()));
         let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg);

@@ -98,6 +98,18 @@ pub fn render(s: &MetricsSnapshot) -> String {
         "Response body bytes sent.",
         t.bytes_sent,
     );
+    o.one(
+        "sightline_telemetry_dropped_total",
+        "counter",
+        "Spans and metric points the OTLP exporter dropped.",
+        s.telemetry.spans_dropped + s.telemetry.metric_points_dropped,
+    );
+    o.one(
+        "sightline_telemetry_spans_exported_total",
+        "counter",
+        "Spans the OTLP collector accepted.",
+        s.telemetry.spans_exported,
+    );
 
     o.family(
         "sightline_cache_requests_total",

@@ -82,6 +82,9 @@ fn alerts_line(s: &MetricsSnapshot) -> String {
 pub fn figure(v: f64) -> String {
     if v >= 10.0 {
         format!("{v:.0}")
+    } else if v > 0.0 && v < 0.1 {
+        // Cache hits take tens of microseconds: "0 ms" would hide them.
+        format!("{v:.2}")
     } else {
         one_decimal(v)
     }
@@ -213,6 +216,8 @@ Active Alerts: none
         let out = render(&s);
         assert!(out.contains("Requests per second: 2.5\n"), "{out}");
         assert!(out.contains("Average Response Time: 0.4 ms"), "{out}");
+        assert_eq!(figure(0.042), "0.04");
+        assert_eq!(figure(0.0), "0");
         assert!(out.contains("Error Rate: 0%\n"), "{out}");
         assert!(out.contains("Upstreams: 2/3 healthy\n"), "{out}");
         assert!(out.contains(

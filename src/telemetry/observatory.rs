@@ -78,7 +78,11 @@ pub struct Observatory {
     alerts: Mutex<Vec<ActiveAlert>>,
     latest: ArcSwap<MetricsSnapshot>,
     tx: watch::Sender<Arc<MetricsSnapshot>>,
+    export: std::sync::OnceLock<ExportSource>,
 }
+
+/// Reads the OpenTelemetry export counters (supplied at wiring time when export is on).
+pub type ExportSource = Arc<dyn Fn() -> super::otel::ExportFigures + Send + Sync>;
 
 impl std::fmt::Debug for Observatory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,6 +140,7 @@ impl Observatory {
             alerts: Mutex::new(Vec::new()),
             latest: ArcSwap::from_pointee(MetricsSnapshot::default()),
             tx,
+            export: std::sync::OnceLock::new(),
         });
         let first = {
             let s = lock(&obs.sampler);
@@ -144,6 +149,11 @@ impl Observatory {
         };
         obs.publish(first, false);
         obs
+    }
+
+    /// Adds the OpenTelemetry export counters to every later snapshot (first call wins).
+    pub fn set_export_source(&self, source: ExportSource) {
+        let _ = self.export.set(source);
     }
 
     /// Spawns the once-a-second sampler on the current tokio runtime.
@@ -334,6 +344,7 @@ impl Observatory {
             })
             .collect();
         MetricsSnapshot {
+            telemetry: self.export.get().map(|f| f()).unwrap_or_default(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             generated_unix_ms: unix_ms(self.clock.wall()),
             uptime_seconds: now.saturating_duration_since(self.started).as_secs_f64(),

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::otel::ExportFigures;
+
 use super::recent::RequestInfo;
 
 /// One point in time's complete figures.
@@ -37,6 +39,9 @@ pub struct MetricsSnapshot {
     pub total_upstreams: usize,
     /// Alerts firing now.
     pub alerts: Vec<ActiveAlert>,
+    /// OpenTelemetry export: spans exported and dropped, failed exports.
+    #[serde(default)]
+    pub telemetry: ExportFigures,
 }
 
 /// Uptime of each component.

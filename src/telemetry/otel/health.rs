@@ -19,7 +19,7 @@ pub enum Signal {
 }
 
 /// Plain copy of the export counters (for admin figures).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportFigures {
     /// Spans the collector accepted.
     pub spans_exported: u64,
