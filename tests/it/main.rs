@@ -5,10 +5,14 @@
 
 mod util;
 
+mod admin;
+mod admin_figures;
+mod alerts;
 mod balancing;
 mod cache;
 mod cache_load;
 mod config_cli;
 mod edges;
 mod harness;
+mod load;
 mod shutdown;
