@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 use crate::config::{AlertMetric, AlertOp, AlertRule};
 use crate::telemetry::snapshot::{AlertLevel, MetricsSnapshot};
 
+/// Tolerance on `for`: evaluation instants jitter around the 1 s sampling ticks.
+const TICK_SLACK: Duration = Duration::from_millis(50);
+
 /// The figure a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Watched {
@@ -228,7 +231,9 @@ impl RuleState {
                     Phase::Pending { since } => since,
                     _ => now,
                 };
-                let held = now.saturating_duration_since(since) >= rule.for_;
+                // Evaluations ride the once-a-second sampler, whose ticks jitter by a few ms;
+                // without slack a `for = 2s` rule fired after 2 s or 3 s at random.
+                let held = now.saturating_duration_since(since) + TICK_SLACK >= rule.for_;
                 let cooled = self
                     .last_resolved
                     .is_none_or(|t| now.saturating_duration_since(t) >= cooldown);

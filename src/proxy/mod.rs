@@ -66,17 +66,11 @@ impl CacheParts {
         }
     }
 
-    /// Purges every variant stored for a request target; returns entries removed.
-    pub fn purge_path(&self, path_and_query: &str) -> usize {
-        let primary = primary_of(path_and_query.as_bytes());
-        let n = self.store.count_primary(&primary);
-        self.store.invalidate_primary(primary);
-        n
+    /// Purges a request target (a bare path covers its query strings and `Vary` variants);
+    /// returns entries removed.
+    pub fn purge_path(&self, target: &str) -> usize {
+        self.store.purge_target(target)
     }
-}
-
-fn primary_of(target: &[u8]) -> HashBinary {
-    CacheKey::new(target, "").primary_bin()
 }
 
 /// The proxy: configuration, balancer, cache and telemetry shared by every request.
@@ -211,7 +205,7 @@ impl ProxyHttp for Sightline {
             if let Some(cache) = &self.cache {
                 cache
                     .store
-                    .invalidate_primary(primary_of(policy::cache_key_bytes(req)));
+                    .invalidate_primary(store::primary_of(policy::cache_key_bytes(req)));
             }
         }
         Ok(false)

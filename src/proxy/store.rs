@@ -86,8 +86,22 @@ struct Entry {
     meta: StoredMeta,
     body: Bytes,
     primary: HashBinary,
+    /// Hash of the path without its query, so a purge of `/x` also finds `/x?y=1`.
+    path: u64,
     stored_at: SystemTime,
     weight: u32,
+}
+
+/// The primary hash pingora-cache uses for a cache key made from `target`.
+pub fn primary_of(target: &[u8]) -> HashBinary {
+    CacheKey::new(target, "").primary_bin()
+}
+
+/// A hash of the path part (before `?`) of a request target.
+fn path_hash(target: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let path = target.split(|&b| b == b'?').next().unwrap_or(target);
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(path)
 }
 
 fn weigh(meta: &StoredMeta, body_len: usize) -> u32 {
@@ -182,12 +196,30 @@ impl MokaStore {
         n
     }
 
-    /// Number of entries (all variants) stored under `primary`.
-    pub fn count_primary(&self, primary: &HashBinary) -> usize {
-        self.entries
+    /// Purges a request target: with a query, that exact target; without one, the path with
+    /// every query string and every `Vary` variant. Returns the entries removed.
+    pub fn purge_target(&self, target: &str) -> usize {
+        let exact = primary_of(target.as_bytes());
+        let primaries: std::collections::HashSet<HashBinary> = if target.contains('?') {
+            std::iter::once(exact).collect()
+        } else {
+            let path = path_hash(target.as_bytes());
+            self.entries
+                .iter()
+                .filter(|(_, e)| e.path == path)
+                .map(|(_, e)| e.primary)
+                .chain(std::iter::once(exact))
+                .collect()
+        };
+        let removed = self
+            .entries
             .iter()
-            .filter(|(_, e)| &e.primary == primary)
-            .count()
+            .filter(|(_, e)| primaries.contains(&e.primary))
+            .count();
+        for p in primaries {
+            self.invalidate_primary(p);
+        }
+        removed
     }
 
     fn is_invalidated(&self, entry: &Entry) -> bool {
@@ -254,6 +286,7 @@ struct Miss {
     store: &'static MokaStore,
     key: HashBinary,
     primary: HashBinary,
+    path: u64,
     meta: StoredMeta,
     chunks: Vec<Bytes>,
     size: usize,
@@ -289,6 +322,7 @@ impl HandleMiss for Miss {
                 meta: self.meta,
                 body,
                 primary: self.primary,
+                path: self.path,
                 stored_at: SystemTime::now(),
                 weight,
             },
@@ -328,6 +362,7 @@ impl Storage for MokaStore {
             store: self,
             key: key.combined_bin(),
             primary: key.primary_bin(),
+            path: path_hash(key.primary_key()),
             meta: StoredMeta::from_meta(meta),
             chunks: Vec::new(),
             size: 0,
@@ -365,6 +400,7 @@ impl Storage for MokaStore {
                 meta,
                 body: old.body.clone(),
                 primary: old.primary,
+                path: old.path,
                 stored_at: old.stored_at,
                 weight,
             },
@@ -451,6 +487,34 @@ mod tests {
             assert!(s.bytes_held() <= s.max_size(), "held {}", s.bytes_held());
         }
         assert!(s.entry_count() > 0);
+    }
+
+    #[tokio::test]
+    async fn purging_a_path_covers_its_query_variants() {
+        let s = store();
+        put(s, &CacheKey::new("/p", ""), b"a").await;
+        put(s, &CacheKey::new("/p?v=1", ""), b"b").await;
+        put(s, &CacheKey::new("/other", ""), b"c").await;
+        assert_eq!(s.purge_target("/p"), 2);
+        let span = Span::inactive().handle();
+        assert!(s
+            .lookup(&CacheKey::new("/p?v=1", ""), &span)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s
+            .lookup(&CacheKey::new("/other", ""), &span)
+            .await
+            .unwrap()
+            .is_some());
+        put(s, &CacheKey::new("/q?a=1", ""), b"d").await;
+        put(s, &CacheKey::new("/q?a=2", ""), b"e").await;
+        assert_eq!(s.purge_target("/q?a=1"), 1);
+        assert!(s
+            .lookup(&CacheKey::new("/q?a=2", ""), &span)
+            .await
+            .unwrap()
+            .is_some());
     }
 
     #[tokio::test]
