@@ -12,3 +12,4 @@ mod config_cli;
 mod edges;
 mod harness;
 mod shutdown;
+mod telemetry;
