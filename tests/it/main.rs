@@ -16,3 +16,4 @@ mod edges;
 mod harness;
 mod load;
 mod shutdown;
+mod telemetry;

@@ -118,6 +118,7 @@ fn check(fx: &Fixture) {
         ("http.request.method", "GET"),
         ("http.response.status_code", "503"),
         ("sightline.cache.status", "miss"),
+        ("error.type", "503"),
     ];
     assert_eq!(point(&server, &failed), Some(&1.0));
     if let Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Histogram(h)) =
@@ -146,7 +147,7 @@ fn check(fx: &Fixture) {
         ("http.request.method", "GET"),
         ("server.address", "127.0.0.1"),
         ("server.port", "9001"),
-        ("error.type", "_OTHER"),
+        ("error.type", "connect_error"),
     ];
     assert_eq!(point(&client, &up0_failed), Some(&1.0));
     let up1 = [
@@ -154,6 +155,7 @@ fn check(fx: &Fixture) {
         ("server.address", "127.0.0.1"),
         ("server.port", "9002"),
         ("http.response.status_code", "503"),
+        ("error.type", "503"),
     ];
     assert_eq!(point(&client, &up1), Some(&1.0));
 

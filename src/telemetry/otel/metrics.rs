@@ -11,7 +11,7 @@ use opentelemetry::metrics::{Counter, Histogram, Meter, UpDownCounter};
 use opentelemetry::{Key, KeyValue, Value};
 
 use super::health::ExportHealth;
-use super::spans::{method_str, UpstreamLabels};
+use super::spans::{attempt_error_type, method_str, request_error_type, UpstreamLabels};
 use crate::telemetry::record::RequestRecord;
 use crate::telemetry::upstreams::UpstreamBoard;
 use crate::telemetry::CacheUsageSource;
@@ -195,28 +195,26 @@ impl OtelMetrics {
         let method = method_str(rec.method);
         let cache = rec.cache.as_str();
 
+        // Same attributes as the SERVER span's: status when a response was sent, `error.type`
+        // for failures (fixed-size array: recording allocates nothing).
         let mut attrs = [
             kv("http.request.method", method),
             kv("sightline.cache.status", cache),
             kv("http.response.status_code", i64::from(rec.status)),
-            kv("error.type", rec.error.unwrap_or("")),
+            kv("error.type", ""),
         ];
-        // A response that never started has no status code.
-        let n = match (rec.status, rec.error) {
-            (0, Some(_)) => {
-                attrs.swap(2, 3);
-                3
-            }
-            (0, None) => 2,
-            (_, Some(_)) => 4,
-            (_, None) => 3,
-        };
+        let mut n = if rec.status == 0 { 2 } else { 3 };
+        if let Some(e) = request_error_type(rec) {
+            attrs[n] = KeyValue::new(Key::from_static_str("error.type"), e);
+            n += 1;
+        }
         m.server_duration
             .record(rec.duration.as_secs_f64(), &attrs[..n]);
         m.cache_requests.add(1, &[kv("result", cache)]);
 
         let end = rec.start + rec.duration;
-        for a in rec.attempts {
+        let last = rec.attempts.len().saturating_sub(1);
+        for (i, a) in rec.attempts.iter().enumerate() {
             let l = m.upstreams.get(a);
             let took = a.end.unwrap_or(end).saturating_duration_since(a.start);
             let mut attrs = [
@@ -227,14 +225,14 @@ impl OtelMetrics {
                     "http.response.status_code",
                     i64::from(a.status.unwrap_or(0)),
                 ),
+                kv("error.type", ""),
             ];
-            let n = if a.status.is_some() { 4 } else { 3 };
-            if a.failed {
-                attrs[3] = kv("error.type", "_OTHER");
-                m.client_duration.record(took.as_secs_f64(), &attrs);
-            } else {
-                m.client_duration.record(took.as_secs_f64(), &attrs[..n]);
+            let mut n = if a.status.is_some() { 4 } else { 3 };
+            if let Some(e) = attempt_error_type(rec, a, i == last) {
+                attrs[n] = KeyValue::new(Key::from_static_str("error.type"), e);
+                n += 1;
             }
+            m.client_duration.record(took.as_secs_f64(), &attrs[..n]);
         }
     }
 }

@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Instant, SystemTime};
 
 use opentelemetry::trace::{
@@ -116,8 +116,48 @@ fn kv(key: &'static str, value: impl Into<Value>) -> KeyValue {
     KeyValue::new(k(key), value)
 }
 
-fn status_error_type(status: u16) -> Value {
-    Value::String(StringValue::from(status.to_string()))
+/// `error.type` for an error status: the code as text (semconv). 4xx and 5xx are made once
+/// and shared, so an error response costs a reference count, not an allocation.
+pub(crate) fn status_error_type(status: u16) -> Value {
+    static CODES: LazyLock<Vec<StringValue>> = LazyLock::new(|| {
+        (400u16..600)
+            .map(|c| StringValue::from(Arc::<str>::from(c.to_string())))
+            .collect()
+    });
+    let shared = status
+        .checked_sub(400)
+        .and_then(|i| CODES.get(usize::from(i)));
+    match shared {
+        Some(s) => Value::String(s.clone()),
+        None => Value::String(StringValue::from(status.to_string())),
+    }
+}
+
+/// `error.type` of one upstream attempt, or None when it succeeded (semconv: a CLIENT request
+/// is an error on 4xx and 5xx as well as on a failure without a response).
+pub(crate) fn attempt_error_type(
+    rec: &RequestRecord<'_>,
+    a: &UpstreamAttempt,
+    is_last: bool,
+) -> Option<Value> {
+    match (a.failed, a.status) {
+        // Earlier attempts are only retried after a connect failure (spec §3).
+        (true, _) if !is_last => Some(Value::from("connect_error")),
+        (true, _) => Some(Value::from(rec.error.unwrap_or("_OTHER"))),
+        (false, Some(s)) if s >= 400 => Some(status_error_type(s)),
+        _ => None,
+    }
+}
+
+/// `error.type` of the request as a whole, or None when it succeeded: the proxy's own error
+/// type, else the status code of a 5xx, else `_OTHER` when no response was sent at all.
+pub(crate) fn request_error_type(rec: &RequestRecord<'_>) -> Option<Value> {
+    match (rec.error, rec.status) {
+        (Some(e), _) => Some(Value::from(e)),
+        (None, s) if s >= 500 => Some(status_error_type(s)),
+        (None, 0) => Some(Value::from("_OTHER")),
+        _ => None,
+    }
 }
 
 /// Turns records into spans and hands them to the export queue.
@@ -259,15 +299,7 @@ impl SpanRecorder {
         if index > 0 {
             attrs.push(kv("http.request.resend_count", index as i64));
         }
-        let error = match (a.failed, a.status) {
-            // Earlier attempts are only retried after a connect failure (spec §3).
-            (true, _) if !is_last => Some(Value::from("connect_error")),
-            (true, _) => Some(Value::from(rec.error.unwrap_or("_OTHER"))),
-            // Semconv: a CLIENT span is an error on 4xx as well as 5xx.
-            (false, Some(s)) if s >= 400 => Some(status_error_type(s)),
-            _ => None,
-        };
-        match error {
+        match attempt_error_type(rec, a, is_last) {
             Some(e) => {
                 attrs.push(KeyValue::new(k("error.type"), e));
                 (attrs, Status::error(""))
@@ -304,13 +336,8 @@ impl SpanRecorder {
             attrs.push(kv("http.response.status_code", i64::from(rec.status)));
         }
         attrs.push(kv("network.protocol.version", rec.protocol_version));
-        match (rec.error, rec.status) {
-            (Some(e), _) => attrs.push(kv("error.type", e)),
-            (None, s) if s >= 500 => {
-                attrs.push(KeyValue::new(k("error.type"), status_error_type(s)))
-            }
-            (None, 0) => attrs.push(kv("error.type", "_OTHER")),
-            _ => {}
+        if let Some(e) = request_error_type(rec) {
+            attrs.push(KeyValue::new(k("error.type"), e));
         }
         attrs.push(kv("sightline.cache.status", rec.cache.as_str()));
         if let Some(a) = rec.upstream() {
@@ -365,6 +392,13 @@ mod tests {
             split_host_port("example.com:http"),
             ("example.com:http", None)
         );
+    }
+
+    #[test]
+    fn error_types_of_statuses_are_their_codes() {
+        for code in [400u16, 404, 499, 500, 503, 599, 600, 302] {
+            assert_eq!(status_error_type(code), Value::from(code.to_string()));
+        }
     }
 
     #[test]
