@@ -180,12 +180,13 @@ impl App {
                 }
             });
         }
-        for c in [
-            Component::HttpServer,
-            Component::Cache,
-            Component::LoadBalancer,
+        for (c, name) in [
+            (Component::HttpServer, "http_server"),
+            (Component::Cache, "cache"),
+            (Component::LoadBalancer, "load_balancer"),
         ] {
             observatory.mark_started(c);
+            telemetry.metrics.component_started(name);
         }
 
         let mut server = Server::new_with_opt_and_conf(None, server_conf(&cfg));

@@ -1,5 +1,6 @@
 //! The `sightline` binary: arguments → config → services → run.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -23,7 +24,10 @@ fn init_logging(format: LogFormat, otel: Option<&OtelGuard>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = otel::quiet_sdk_logs(filter, rust_log.as_deref());
     let console = match format {
-        LogFormat::Text => fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Text => fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
         LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
     };
     // pingora logs through `log`; `try_init` installs the log → tracing bridge.

@@ -533,9 +533,8 @@ impl ProxyHttp for Sightline {
             cache: ctx.cache,
             cache_lookup: ctx.cache_lookup,
             attempts: &ctx.attempts,
-            error: ctx
-                .error
-                .or_else(|| (status >= 500).then(|| status_error_type(status))),
+            // A 5xx relayed from the upstream is no proxy error: telemetry uses its status.
+            error: ctx.error,
             bytes_sent: session.body_bytes_sent() as u64,
             trace_id: ctx.trace.trace_id,
             sampled: ctx.trace.sampled,
