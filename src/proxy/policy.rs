@@ -66,9 +66,22 @@ pub fn response_cacheable(req: &RequestHeader, resp: &ResponseHeader) -> RespCac
     if vary_is_star(resp) {
         return RespCacheable::Uncacheable(NoCacheReason::Custom("vary-star"));
     }
+    // `no-store` settles it without pingora's regex-based directive parser, which cost about
+    // 1 µs per pass-through request.
+    if says_no_store(resp) {
+        return RespCacheable::Uncacheable(NoCacheReason::OriginNotCache);
+    }
     let cc = CacheControl::from_resp_headers(resp);
     let authorized = req.headers.contains_key(header::AUTHORIZATION);
     resp_cacheable(cc.as_ref(), resp.clone(), authorized, &DEFAULTS)
+}
+
+fn says_no_store(resp: &ResponseHeader) -> bool {
+    resp.headers.get_all(header::CACHE_CONTROL).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"no-store"))
+    })
 }
 
 fn vary_is_star(resp: &ResponseHeader) -> bool {
@@ -141,6 +154,19 @@ mod tests {
             &get(),
             &resp(&[("cache-control", "private, max-age=30")])
         )));
+    }
+
+    #[test]
+    fn no_store_anywhere_in_the_directives_is_not_stored() {
+        let h = [("cache-control", "public, max-age=60, NO-STORE")];
+        assert!(!cacheable(response_cacheable(&get(), &resp(&h))));
+        let h = [
+            ("cache-control", "max-age=60"),
+            ("cache-control", "no-store"),
+        ];
+        assert!(!cacheable(response_cacheable(&get(), &resp(&h))));
+        let h = [("cache-control", "max-age=60, x-no-store-ext")];
+        assert!(cacheable(response_cacheable(&get(), &resp(&h))));
     }
 
     #[test]
