@@ -7,7 +7,9 @@
 //! (`Cache-Status`, `Via`, `traceresponse`) → `logging` (everything recorded once).
 
 pub mod balance;
+pub mod cache;
 pub mod ctx;
+mod errors;
 pub mod headers;
 pub mod policy;
 pub mod store;
@@ -19,59 +21,19 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora_cache::key::{CacheHashKey, HashBinary};
-use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
-use pingora_cache::predictor::Predictor;
 use pingora_cache::{CacheKey, CacheMeta, CacheOptionOverrides, CachePhase, RespCacheable};
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::config::Config;
-use crate::telemetry::{CacheOutcome, RequestRecord, Telemetry, UpstreamAttempt};
+use crate::telemetry::{RequestRecord, Telemetry, UpstreamAttempt};
 use balance::Balancer;
+use cache::cache_status_of;
+pub use cache::CacheParts;
 use ctx::{CacheTrail, RequestCtx};
-use headers::cache_status;
-
-/// The shared cache machinery: pingora-cache needs `'static` references, so these are leaked
-/// once at start-up and live for the process.
-pub struct CacheParts {
-    /// The response store.
-    pub store: &'static store::MokaStore,
-    lock: &'static CacheKeyLockImpl,
-    predictor: &'static Predictor<32>,
-    max_object_size: usize,
-}
-
-impl CacheParts {
-    /// Builds (and leaks) the store, the cache lock and the uncacheable-URL predictor.
-    pub fn new(max_size: u64, max_object_size: u64) -> Self {
-        CacheParts {
-            store: Box::leak(Box::new(store::MokaStore::new(max_size))),
-            // Waiters give up after 3 s and go upstream themselves.
-            lock: Box::leak(CacheLock::new_boxed(Duration::from_secs(3))),
-            // Remembers uncacheable URLs so they skip the lookup and the lock next time.
-            predictor: Box::leak(Box::new(Predictor::new(1024, None))),
-            max_object_size: max_object_size.min(usize::MAX as u64) as usize,
-        }
-    }
-
-    /// Another handle on the same leaked store, lock and predictor.
-    pub fn clone_handles(&self) -> CacheParts {
-        CacheParts {
-            store: self.store,
-            lock: self.lock,
-            predictor: self.predictor,
-            max_object_size: self.max_object_size,
-        }
-    }
-
-    /// Purges a request target (a bare path covers its query strings and `Vary` variants);
-    /// returns entries removed.
-    pub fn purge_path(&self, target: &str) -> usize {
-        self.store.purge_target(target)
-    }
-}
+use errors::classify;
 
 /// The proxy: configuration, balancer, cache and telemetry shared by every request.
 pub struct Sightline {
@@ -109,56 +71,6 @@ impl Sightline {
 
     fn http_error(code: u16, why: &'static str) -> Box<Error> {
         Error::explain(ErrorType::HTTPStatus(code), why)
-    }
-}
-
-/// `error.type` and the status for a failed request.
-fn classify(e: &Error) -> (u16, &'static str) {
-    match e.etype() {
-        ErrorType::HTTPStatus(code) => (*code, status_error_type(*code)),
-        ErrorType::ConnectTimedout
-        | ErrorType::ReadTimedout
-        | ErrorType::WriteTimedout
-        | ErrorType::TLSHandshakeTimedout => match e.esource() {
-            ErrorSource::Downstream => (408, "timeout"),
-            _ => (504, "timeout"),
-        },
-        ErrorType::ConnectRefused | ErrorType::ConnectError | ErrorType::ConnectNoRoute => {
-            (502, "connect_error")
-        }
-        _ => match e.esource() {
-            ErrorSource::Upstream => (502, "upstream_error"),
-            ErrorSource::Downstream => match e.etype() {
-                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
-                    (0, "client_closed")
-                }
-                _ => (400, "bad_request"),
-            },
-            ErrorSource::Internal | ErrorSource::Unset => (500, "internal"),
-        },
-    }
-}
-
-fn status_error_type(code: u16) -> &'static str {
-    match code {
-        400 => "bad_request",
-        413 => "body_too_large",
-        431 => "header_too_large",
-        502 => "no_healthy_upstream",
-        504 => "timeout",
-        _ => "error",
-    }
-}
-
-fn error_body(code: u16) -> &'static str {
-    match code {
-        400 => "400 Bad Request\n",
-        408 => "408 Request Timeout\n",
-        413 => "413 Content Too Large: request body exceeds max_body_bytes\n",
-        431 => "431 Request Header Fields Too Large\n",
-        502 => "502 Bad Gateway: no healthy upstream answered\n",
-        504 => "504 Gateway Timeout: the upstream did not answer in time\n",
-        _ => "sightline: request failed\n",
     }
 }
 
@@ -468,28 +380,8 @@ impl ProxyHttp for Sightline {
         ctx.error_status = code;
         ctx.end_attempt(None, true);
         if code > 0 {
-            let mut resp = ResponseHeader::build(code, Some(4)).expect("valid status code");
-            let body = error_body(code);
-            let _ = resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8");
-            let _ = resp.insert_header(http::header::CONTENT_LENGTH, body.len());
-            let _ = resp.insert_header(headers::CACHE_STATUS, cache_status::BYPASS);
-            let _ = resp.insert_header(http::header::VIA, headers::VIA);
-            if let Some(tr) = self.telemetry.tracer.traceresponse(&ctx.trace) {
-                let _ = resp.insert_header(headers::TRACERESPONSE, tr);
-            }
-            // Errors before the response started can still be answered; later ones cannot.
-            if session.response_written().is_none() {
-                session.set_keepalive(None);
-                if session
-                    .write_response_header(Box::new(resp), false)
-                    .await
-                    .is_ok()
-                {
-                    let _ = session
-                        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
-                        .await;
-                }
-            }
+            let traceresponse = self.telemetry.tracer.traceresponse(&ctx.trace);
+            errors::respond(session, code, traceresponse).await;
         }
         FailToProxy {
             error_code: code,
@@ -540,47 +432,5 @@ impl ProxyHttp for Sightline {
             sampled: ctx.trace.sampled,
         };
         self.telemetry.finish(&ctx.trace, &rec);
-    }
-}
-
-/// What the cache did, for `Cache-Status` and telemetry, read from pingora's cache phase.
-fn cache_status_of(session: &Session, ctx: &RequestCtx) -> (CacheOutcome, http::HeaderValue) {
-    if ctx.cache_trail == CacheTrail::Bypass {
-        return (CacheOutcome::Bypass, cache_status::BYPASS);
-    }
-    let storing = session.cache.enabled();
-    match session.cache.phase() {
-        CachePhase::Hit => (CacheOutcome::Hit, cache_status::HIT),
-        CachePhase::StaleUpdating => (CacheOutcome::Hit, cache_status::STALE_HIT),
-        CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => {
-            (CacheOutcome::Stale, cache_status::STALE_REVALIDATED)
-        }
-        CachePhase::Stale | CachePhase::Expired => (
-            CacheOutcome::Stale,
-            if storing {
-                cache_status::STALE_STORED
-            } else {
-                cache_status::STALE
-            },
-        ),
-        CachePhase::Miss => (
-            CacheOutcome::Miss,
-            match (ctx.vary_mismatch, storing) {
-                (true, true) => cache_status::MISS_STORED,
-                (true, false) => cache_status::MISS,
-                (false, true) => cache_status::URI_MISS_STORED,
-                (false, false) => cache_status::URI_MISS,
-            },
-        ),
-        // The lookup was skipped (predicted uncacheable) or the response turned out not storable.
-        CachePhase::Bypass => (CacheOutcome::Bypass, cache_status::BYPASS),
-        CachePhase::Disabled(_) | CachePhase::Uninit | CachePhase::CacheKey => (
-            CacheOutcome::Miss,
-            if ctx.vary_mismatch {
-                cache_status::MISS
-            } else {
-                cache_status::URI_MISS
-            },
-        ),
     }
 }

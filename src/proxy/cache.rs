@@ -1,0 +1,99 @@
+//! The cache's shared parts (store, lock, predictor) and what the cache did for a request,
+//! read from pingora's cache phase for `Cache-Status` and telemetry.
+
+use std::time::Duration;
+
+use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora_cache::predictor::Predictor;
+use pingora_cache::CachePhase;
+use pingora_proxy::Session;
+
+use super::ctx::{CacheTrail, RequestCtx};
+use super::headers::cache_status;
+use super::store;
+use crate::telemetry::CacheOutcome;
+
+/// The shared cache machinery: pingora-cache needs `'static` references, so these are leaked
+/// once at start-up and live for the process.
+pub struct CacheParts {
+    /// The response store.
+    pub store: &'static store::MokaStore,
+    pub(super) lock: &'static CacheKeyLockImpl,
+    pub(super) predictor: &'static Predictor<32>,
+    pub(super) max_object_size: usize,
+}
+
+impl CacheParts {
+    /// Builds (and leaks) the store, the cache lock and the uncacheable-URL predictor.
+    pub fn new(max_size: u64, max_object_size: u64) -> Self {
+        CacheParts {
+            store: Box::leak(Box::new(store::MokaStore::new(max_size))),
+            // Waiters give up after 3 s and go upstream themselves.
+            lock: Box::leak(CacheLock::new_boxed(Duration::from_secs(3))),
+            // Remembers uncacheable URLs so they skip the lookup and the lock next time.
+            predictor: Box::leak(Box::new(Predictor::new(1024, None))),
+            max_object_size: max_object_size.min(usize::MAX as u64) as usize,
+        }
+    }
+
+    /// Another handle on the same leaked store, lock and predictor.
+    pub fn clone_handles(&self) -> CacheParts {
+        CacheParts {
+            store: self.store,
+            lock: self.lock,
+            predictor: self.predictor,
+            max_object_size: self.max_object_size,
+        }
+    }
+
+    /// Purges a request target (a bare path covers its query strings and `Vary` variants);
+    /// returns entries removed.
+    pub fn purge_path(&self, target: &str) -> usize {
+        self.store.purge_target(target)
+    }
+}
+
+/// What the cache did, for `Cache-Status` and telemetry, read from pingora's cache phase.
+pub(super) fn cache_status_of(
+    session: &Session,
+    ctx: &RequestCtx,
+) -> (CacheOutcome, http::HeaderValue) {
+    if ctx.cache_trail == CacheTrail::Bypass {
+        return (CacheOutcome::Bypass, cache_status::BYPASS);
+    }
+    let storing = session.cache.enabled();
+    match session.cache.phase() {
+        CachePhase::Hit => (CacheOutcome::Hit, cache_status::HIT),
+        CachePhase::StaleUpdating => (CacheOutcome::Hit, cache_status::STALE_HIT),
+        CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => {
+            (CacheOutcome::Stale, cache_status::STALE_REVALIDATED)
+        }
+        CachePhase::Stale | CachePhase::Expired => (
+            CacheOutcome::Stale,
+            if storing {
+                cache_status::STALE_STORED
+            } else {
+                cache_status::STALE
+            },
+        ),
+        CachePhase::Miss => (
+            CacheOutcome::Miss,
+            match (ctx.vary_mismatch, storing) {
+                (true, true) => cache_status::MISS_STORED,
+                (true, false) => cache_status::MISS,
+                (false, true) => cache_status::URI_MISS_STORED,
+                (false, false) => cache_status::URI_MISS,
+            },
+        ),
+        // The lookup was skipped (predicted uncacheable) or the response turned out not storable.
+        CachePhase::Bypass => (CacheOutcome::Bypass, cache_status::BYPASS),
+        CachePhase::Disabled(_) | CachePhase::Uninit | CachePhase::CacheKey => (
+            CacheOutcome::Miss,
+            if ctx.vary_mismatch {
+                cache_status::MISS
+            } else {
+                cache_status::URI_MISS
+            },
+        ),
+    }
+}
