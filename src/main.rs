@@ -116,15 +116,13 @@ fn run(command: Command, log_format: LogFormat) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Every config error, one line each, under the file's name (for `check` and `run`).
 fn render_errors(path: &std::path::Path, errs: &config::ConfigErrors) -> String {
-    let mut out = format!("{}: invalid config\n", path.display());
-    for e in &errs.0 {
-        out.push_str(&format!(
-            "error: {}: {} (value: {})\n",
-            e.field, e.reason, e.value
-        ));
-    }
-    out
+    format!(
+        "{}: invalid config\n{}",
+        path.display(),
+        config::render_errors(errs)
+    )
 }
 
 /// `sightline demo`: demo origins on loopback, the default config pointed at them.
