@@ -13,7 +13,7 @@ use crate::alerts::engine::AlertEngine;
 use crate::alerts::sink::ConsoleSink;
 use crate::config::Config;
 use crate::dashboard;
-use crate::proxy::{balance, store::MokaStore, CacheParts, Sightline};
+use crate::proxy::{balance, CacheParts, Sightline};
 use crate::telemetry::clock::{Clock, SystemClock};
 use crate::telemetry::observatory::{Component, Observatory, ObservatorySettings};
 use crate::telemetry::otel::OtelGuard;
@@ -30,9 +30,6 @@ pub enum StartupError {
     /// The side runtime (admin, alerts, telemetry export) could not start.
     #[error("admin runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    /// OpenTelemetry export could not be set up.
-    #[error("telemetry: {0}")]
-    Telemetry(#[from] crate::telemetry::otel::TelemetryError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -66,15 +63,15 @@ pub fn side_runtime() -> Result<tokio::runtime::Runtime, StartupError> {
 }
 
 /// Lets the admin API purge the cache without the admin knowing the proxy's types.
-struct StorePurger(&'static MokaStore, CacheParts);
+struct StorePurger(CacheParts);
 
 impl CachePurger for StorePurger {
     fn purge_path(&self, path: &str) -> usize {
-        self.1.purge_path(path)
+        self.0.purge_path(path)
     }
 
     fn purge_all(&self) -> usize {
-        self.0.purge_all()
+        self.0.store.purge_all()
     }
 }
 
@@ -148,7 +145,7 @@ impl App {
             balance::build(&cfg.upstreams, board.clone()).map_err(StartupError::Upstreams)?;
         let purger: Option<Arc<dyn CachePurger>> = cache
             .as_ref()
-            .map(|c| Arc::new(StorePurger(c.store, c.clone_handles())) as Arc<dyn CachePurger>);
+            .map(|c| Arc::new(StorePurger(c.clone_handles())) as Arc<dyn CachePurger>);
 
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let observatory = Observatory::new(
