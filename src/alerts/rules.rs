@@ -258,15 +258,7 @@ mod tests {
     use crate::config::Severity;
 
     fn latency_rule(for_secs: u64) -> Rule {
-        Rule::from(&AlertRule {
-            name: "high_latency".into(),
-            metric: AlertMetric::AvgResponseTimeMs,
-            op: AlertOp::Gt,
-            threshold: 200.0,
-            for_: Duration::from_secs(for_secs),
-            severity: Severity::Warning,
-            min_samples: 0,
-        })
+        Rule::from(&crate::alerts::engine::tests::latency_rule(for_secs))
     }
 
     /// Steps once a second through `values`, returning (second, transition) pairs.
