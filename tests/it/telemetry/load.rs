@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
-use super::{hex, kind, metered, total, traced, Receiver};
+use super::{dropped_spans, hex, kind, metered, total, traced, Receiver};
 use crate::util::{client, try_fetch, ConfigBuilder, ProxyProcess, TestOrigin, TestResponse};
 
 /// Concurrent keep-alive clients.
@@ -128,13 +128,7 @@ async fn spans_received_per_request_under_ten_seconds_of_load() {
         .map(|s| hex(&s.span.trace_id))
         .collect();
     let m = receiver.latest_metrics();
-    let dropped: f64 = m.get("sightline.telemetry.dropped").map_or(0.0, |d| {
-        d.points()
-            .iter()
-            .filter(|(a, _)| a.get("signal").map(String::as_str) == Some("traces"))
-            .map(|(_, v)| v)
-            .sum()
-    });
+    let dropped = dropped_spans(&m);
     let counted = total(&m, "http.server.request.duration");
 
     eprintln!(

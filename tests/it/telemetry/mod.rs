@@ -133,6 +133,17 @@ pub async fn wait_metrics(
 }
 
 /// Sum of the data points (histogram counts, sum or gauge values) of `name` in `metrics`.
+/// Spans the proxy counted as dropped (`sightline.telemetry.dropped{signal="traces"}`).
+pub fn dropped_spans(metrics: &HashMap<String, RecvMetric>) -> f64 {
+    metrics.get("sightline.telemetry.dropped").map_or(0.0, |d| {
+        d.points()
+            .iter()
+            .filter(|(a, _)| a.get("signal").map(String::as_str) == Some("traces"))
+            .map(|(_, v)| v)
+            .sum()
+    })
+}
+
 pub fn total(metrics: &HashMap<String, RecvMetric>, name: &str) -> f64 {
     metrics
         .get(name)

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 use super::{
-    burst, hex, kind, metered, rss_kib, total, trace_response, traced, wait_metrics, ARRIVAL,
+    burst, dropped_spans, hex, kind, metered, rss_kib, total, trace_response, traced, wait_metrics,
+    ARRIVAL,
 };
 use crate::telemetry::otlp_receiver::Receiver;
 use crate::util::{
@@ -211,13 +212,7 @@ async fn with_no_collector_requests_succeed_memory_stays_flat_one_warning_and_ex
         .filter(|s| outage.contains(&hex(&s.span.trace_id)))
         .count();
     let m = receiver.latest_metrics();
-    let dropped: f64 = m.get("sightline.telemetry.dropped").map_or(0.0, |d| {
-        d.points()
-            .iter()
-            .filter(|(a, _)| a.get("signal").map(String::as_str) == Some("traces"))
-            .map(|(_, v)| v)
-            .sum()
-    });
+    let dropped = dropped_spans(&m);
     let accounted = dropped as usize + late;
     eprintln!("absent collector: {dropped} spans dropped and counted, {late} delivered late");
     let (least, most) = SPANS_PER_REQUEST;
