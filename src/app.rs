@@ -13,9 +13,9 @@ use crate::alerts::engine::AlertEngine;
 use crate::alerts::sink::ConsoleSink;
 use crate::config::Config;
 use crate::dashboard;
+use crate::observe::observatory::{Component, Observatory, ObservatorySettings};
 use crate::proxy::{balance, CacheParts, Sightline};
 use crate::telemetry::clock::{Clock, SystemClock};
-use crate::telemetry::observatory::{Component, Observatory, ObservatorySettings};
 use crate::telemetry::otel::OtelGuard;
 use crate::telemetry::{
     stats::LiveStats, upstreams::UpstreamBoard, CacheUsage, CacheUsageSource, Telemetry,

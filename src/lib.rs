@@ -2,16 +2,17 @@
 //!
 //! # Layout
 //! ```text
-//! config  ──►  proxy (request path)  ──►  telemetry (record once)  ──►  admin / dashboards / alerts
-//!              cache lookup → balancer      spans + metrics + a          read a snapshot, never
-//!              → upstream → cache fill      MetricsSnapshot              the request path
+//! config  ──►  proxy (request path)  ──►  telemetry (record once)  ──►  observe  ──►  admin / dashboards / alerts
+//!              cache lookup → balancer      live counters, spans         snapshot,     read a snapshot, never
+//!              → upstream → cache fill                                    history       the request path
 //! ```
 //! A module uses only modules to its left.
 //!
 //! - [`config`]: TOML → validated types.
 //! - [`proxy`]: the pingora `ProxyHttp` implementation, the moka-backed cache, the balancer.
-//! - [`telemetry`]: per-request records, live figures, the per-second history and the
-//!   `MetricsSnapshot` everything on the right reads; OpenTelemetry export.
+//! - [`telemetry`]: per-request records, live counters, trace context; OpenTelemetry export.
+//! - [`observe`]: the read model: the observatory, the per-second history and the
+//!   `MetricsSnapshot` everything on the right reads.
 //! - [`admin`]: the admin HTTP API (`/health`, `/metrics`, `/api/*`, the web dashboard).
 //! - [`alerts`]: alert rules over snapshots, console lines, history, webhook.
 //! - [`dashboard`]: the text dashboard, its console printer, and `sightline top`.
@@ -24,5 +25,6 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
+pub mod observe;
 pub mod proxy;
 pub mod telemetry;

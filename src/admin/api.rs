@@ -15,8 +15,8 @@ use serde_json::json;
 use super::health::{self, HealthStatus};
 use super::{error, prometheus, AdminState};
 use crate::dashboard::text::render;
+use crate::observe::snapshot::MetricsSnapshot;
 use crate::telemetry::recent::RequestInfo;
-use crate::telemetry::snapshot::MetricsSnapshot;
 
 /// `duration` when the query has none, seconds.
 const DEFAULT_DURATION: u64 = 60;

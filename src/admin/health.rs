@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dashboard::text::uptime_short;
-use crate::telemetry::snapshot::{AlertLevel, MetricsSnapshot};
+use crate::observe::snapshot::{AlertLevel, MetricsSnapshot};
 
 /// The overall or a component's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,7 +193,7 @@ pub fn body(s: &MetricsSnapshot) -> HealthBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::snapshot::{ActiveAlert, UpstreamFigures};
+    use crate::observe::snapshot::{ActiveAlert, UpstreamFigures};
 
     fn snap(healthy: &[bool], alerts: &[AlertLevel]) -> MetricsSnapshot {
         let upstreams: Vec<UpstreamFigures> = healthy

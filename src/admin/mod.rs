@@ -37,7 +37,7 @@ use axum::{Json, Router};
 
 use crate::alerts::AlertEngine;
 use crate::config::Config;
-use crate::telemetry::observatory::Observatory;
+use crate::observe::observatory::Observatory;
 
 /// Removes entries from the response cache (implemented by the proxy's cache).
 pub trait CachePurger: Send + Sync {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::telemetry::snapshot::{AlertLevel, MetricsSnapshot};
+use crate::observe::snapshot::{AlertLevel, MetricsSnapshot};
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -138,7 +138,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
         s.cache.entries,
     );
 
-    type Pick = fn(&crate::telemetry::snapshot::UpstreamFigures) -> f64;
+    type Pick = fn(&crate::observe::snapshot::UpstreamFigures) -> f64;
     let per_upstream: [(&str, &str, &str, Pick); 5] = [
         (
             "sightline_upstream_healthy",
@@ -281,7 +281,7 @@ pub(crate) mod check;
 mod tests {
     use super::check::{parse, value};
     use super::*;
-    use crate::telemetry::observatory::tests::Fixture;
+    use crate::observe::observatory::tests::Fixture;
     use crate::telemetry::record::CacheOutcome;
     use std::time::Duration;
 

@@ -9,9 +9,9 @@ use serde_json::Value;
 use super::prometheus::check;
 use super::*;
 use crate::alerts::engine::tests::{config as alerts_config, latency_rule, VecSink};
-use crate::telemetry::observatory::tests::Fixture;
+use crate::observe::observatory::tests::Fixture;
+use crate::observe::snapshot::{ActiveAlert, AlertLevel};
 use crate::telemetry::record::CacheOutcome;
-use crate::telemetry::snapshot::{ActiveAlert, AlertLevel};
 
 #[derive(Default)]
 struct FakePurger(Mutex<Vec<String>>);

@@ -10,9 +10,9 @@ use super::rules::{op_symbol, Rule, RuleState, Transition, Watched};
 use super::sink::{AlertEvent, AlertEventKind, AlertRecord, AlertSink};
 use super::webhook::Webhook;
 use crate::config::{AlertMetric, AlertsConfig};
+use crate::observe::observatory::{shutdown_requested, Observatory, Shutdown};
+use crate::observe::snapshot::{alert_label, ActiveAlert, MetricsSnapshot};
 use crate::telemetry::clock::{unix_ms, Clock};
-use crate::telemetry::observatory::{shutdown_requested, Observatory, Shutdown};
-use crate::telemetry::snapshot::{alert_label, ActiveAlert, MetricsSnapshot};
 
 /// Alerts kept in the history.
 pub const HISTORY_LEN: usize = 100;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::{AlertMetric, AlertOp, AlertRule, AlertsConfig, Severity};
+use crate::observe::snapshot::UpstreamFigures;
 use crate::telemetry::clock::ManualClock;
 use crate::telemetry::recent::RequestInfo;
-use crate::telemetry::snapshot::UpstreamFigures;
 
 #[derive(Default)]
 pub(crate) struct VecSink(pub(crate) Mutex<Vec<String>>);
@@ -184,7 +184,7 @@ fn history_keeps_the_last_hundred_newest_first() {
 
 #[tokio::test]
 async fn running_engine_publishes_alerts_into_snapshots() {
-    use crate::telemetry::observatory::tests::Fixture;
+    use crate::observe::observatory::tests::Fixture;
     use crate::telemetry::record::CacheOutcome;
 
     let f = Fixture::new(1, Duration::from_secs(10));

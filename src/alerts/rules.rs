@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::{AlertMetric, AlertOp, AlertRule};
-use crate::telemetry::snapshot::{AlertLevel, MetricsSnapshot};
+use crate::observe::snapshot::{AlertLevel, MetricsSnapshot};
 
 /// Tolerance on `for`: evaluation instants jitter around the 1 s sampling ticks.
 const TICK_SLACK: Duration = Duration::from_millis(50);

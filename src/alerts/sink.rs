@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::telemetry::snapshot::{alert_label, ActiveAlert, AlertLevel};
+use crate::observe::snapshot::{alert_label, ActiveAlert, AlertLevel};
 
 /// Firing or resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -115,8 +115,8 @@ mod tests {
 
     use crate::alerts::engine::tests::{config, latency_rule, VecSink};
     use crate::alerts::AlertEngine;
+    use crate::observe::snapshot::MetricsSnapshot;
     use crate::telemetry::clock::ManualClock;
-    use crate::telemetry::snapshot::MetricsSnapshot;
 
     fn slow_snapshot(avg: f64) -> MetricsSnapshot {
         let mut s = MetricsSnapshot::default();

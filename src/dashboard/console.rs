@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::text::render;
-use crate::telemetry::observatory::{shutdown_requested, Observatory, Shutdown};
+use crate::observe::observatory::{shutdown_requested, Observatory, Shutdown};
 
 /// Spawns the printer (call only when `dashboard.console` is on).
 pub fn start(

@@ -1,4 +1,4 @@
-//! Dashboards over a [`crate::telemetry::snapshot::MetricsSnapshot`]: the text dashboard (also
+//! Dashboards over a [`crate::observe::snapshot::MetricsSnapshot`]: the text dashboard (also
 //! `GET /dashboard`), the periodic console printer, and `sightline top`.
 
 pub mod console;

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use crate::telemetry::snapshot::MetricsSnapshot;
+use crate::observe::snapshot::MetricsSnapshot;
 
 const RULE: &str = "-----------------------------------";
 
@@ -147,7 +147,7 @@ pub fn uptime_short(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::snapshot::*;
+    use crate::observe::snapshot::*;
 
     fn golden_snapshot() -> MetricsSnapshot {
         let day = 86_400.0;

@@ -3,13 +3,10 @@
 //! The proxy calls [`Telemetry`]; admin, dashboards and alerts read snapshots built from it.
 
 pub mod clock;
-pub mod history;
 pub mod latency;
-pub mod observatory;
 pub mod otel;
 pub mod recent;
 pub mod record;
-pub mod snapshot;
 pub mod stats;
 pub mod trace;
 pub mod upstreams;

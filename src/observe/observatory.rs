@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use super::clock::{unix_ms, Clock};
 use super::history::{avg_ms, per_second, History, HistoryPoint, Sample, UpstreamPoint};
 use super::history::{UpstreamState, WindowSums};
-use super::latency::{quantile_ms, SEMCONV_BOUNDS_S};
-use super::recent::RequestInfo;
 use super::snapshot::*;
-use super::stats::{LiveStats, StatsReading};
-use super::upstreams::UpstreamBoard;
-use super::{CacheUsageSource, UpstreamId};
 use crate::config::Config;
+use crate::telemetry::clock::{unix_ms, Clock};
+use crate::telemetry::latency::{quantile_ms, SEMCONV_BOUNDS_S};
+use crate::telemetry::recent::RequestInfo;
+use crate::telemetry::stats::{LiveStats, StatsReading};
+use crate::telemetry::upstreams::UpstreamBoard;
+use crate::telemetry::{CacheUsageSource, UpstreamId};
 
 /// Tells background tasks to stop: send `true` (dropping the sender stops them too).
 pub type Shutdown = watch::Receiver<bool>;
@@ -82,7 +82,7 @@ pub struct Observatory {
 }
 
 /// Reads the OpenTelemetry export counters (supplied at wiring time when export is on).
-pub type ExportSource = Arc<dyn Fn() -> super::otel::ExportFigures + Send + Sync>;
+pub type ExportSource = Arc<dyn Fn() -> crate::telemetry::otel::ExportFigures + Send + Sync>;
 
 impl std::fmt::Debug for Observatory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::latency::{add_sparse, quantile_ms, sparse_delta, SparseHist, FINE_BUCKETS};
-use super::recent::RequestInfo;
 use super::snapshot::{percent, CacheCounts, StatusCounts};
-use super::stats::{StatsReading, UpstreamReading};
+use crate::telemetry::latency::{add_sparse, quantile_ms, sparse_delta, SparseHist, FINE_BUCKETS};
+use crate::telemetry::recent::RequestInfo;
+use crate::telemetry::stats::{StatsReading, UpstreamReading};
 
 /// Samples kept at least (spec: 300 s of history).
 pub const MIN_HISTORY: usize = 300;

@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::otel::ExportFigures;
+pub use crate::telemetry::otel::ExportFigures;
 
-use super::recent::RequestInfo;
+use crate::telemetry::recent::RequestInfo;
 
 /// One point in time's complete figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
