@@ -224,7 +224,7 @@ impl SpanProcessor for SpanQueue {
             return;
         }
         p.spans.push(span);
-        if (before + 1) % p.batch_size == 0 {
+        if (before + 1).is_multiple_of(p.batch_size) {
             p.batch_ready.notify_one();
         }
     }
