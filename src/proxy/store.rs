@@ -303,6 +303,7 @@ impl HandleMiss for Miss {
     }
 
     async fn finish(self: Box<Self>) -> Result<MissFinishType> {
+        let mut meta = self.meta;
         let body = match self.chunks.len() {
             0 => Bytes::new(),
             1 => self.chunks.into_iter().next().expect("one chunk"),
@@ -314,12 +315,25 @@ impl HandleMiss for Miss {
                 buf.freeze()
             }
         };
-        let weight = weigh(&self.meta, body.len());
+        // A response that arrived chunked is stored whole, so its length is known now; with
+        // it pingora can answer Range requests from the entry (it ranges only with a length).
+        let status = meta.header.status.as_u16();
+        if !meta
+            .header
+            .headers
+            .contains_key(http::header::CONTENT_LENGTH)
+            && !matches!(status, 100..=199 | 204 | 304)
+        {
+            let _ = meta
+                .header
+                .insert_header(http::header::CONTENT_LENGTH, body.len());
+        }
+        let weight = weigh(&meta, body.len());
         let size = weight as usize;
         self.store.insert(
             self.key,
             Entry {
-                meta: self.meta,
+                meta,
                 body,
                 primary: self.primary,
                 path: self.path,
