@@ -20,7 +20,7 @@ use pingora_error::{Error, ErrorSource, ErrorType};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
-use super::ctx::RequestCtx;
+use super::ctx::{CacheTrail, RequestCtx};
 use super::directives::{CDN_CACHE_CONTROL, SIGHTLINE_CACHE_CONTROL};
 use super::freshness::Arrival;
 use super::{invalidate, policy, store, stored, CacheParts};
@@ -86,6 +86,12 @@ pub(super) fn response_cacheable(
 
 /// `response_filter`, cache part: what the client sees of a response the cache touched.
 pub(super) fn downstream(session: &Session, resp: &mut ResponseHeader, ctx: &RequestCtx) {
+    // Targeted fields are for this cache (RFC 9213), cacheable or not: never forwarded.
+    resp.remove_header(&SIGHTLINE_CACHE_CONTROL);
+    resp.remove_header(&CDN_CACHE_CONTROL);
+    if ctx.cache_trail != CacheTrail::LookedUp {
+        return;
+    }
     match session.cache.phase() {
         CachePhase::Revalidated => {
             // pingora writes no Age after a revalidation; the entry's age restarted at the 304's.
@@ -96,6 +102,8 @@ pub(super) fn downstream(session: &Session, resp: &mut ResponseHeader, ctx: &Req
             // pingora serves its partial merge here; the client gets the whole 304's update.
             if let Some(not_modified) = ctx.not_modified.as_deref() {
                 stored::apply_304(resp, not_modified);
+                resp.remove_header(&SIGHTLINE_CACHE_CONTROL);
+                resp.remove_header(&CDN_CACHE_CONTROL);
             }
             resp.remove_header(&AGE);
         }
@@ -111,9 +119,6 @@ pub(super) fn downstream(session: &Session, resp: &mut ResponseHeader, ctx: &Req
         }
         _ => {}
     }
-    // Targeted fields are for this cache (RFC 9213): never forwarded.
-    resp.remove_header(&SIGHTLINE_CACHE_CONTROL);
-    resp.remove_header(&CDN_CACHE_CONTROL);
 }
 
 /// `should_serve_stale`. pingora asks only when the entry's window is open; the window is 0

@@ -370,13 +370,7 @@ impl ProxyHttp for Sightline {
     ) -> Result<()> {
         let (outcome, value) = cache_status_of(session, ctx);
         ctx.cache = outcome;
-        if ctx.cache_trail == CacheTrail::LookedUp {
-            cache_filters::downstream(session, resp, ctx);
-        } else {
-            // Targeted cache fields are for sightline alone, cached or not (RFC 9213).
-            resp.remove_header(&directives::SIGHTLINE_CACHE_CONTROL);
-            resp.remove_header(&directives::CDN_CACHE_CONTROL);
-        }
+        cache_filters::downstream(session, resp, ctx);
         resp.insert_header(headers::CACHE_STATUS, value)?;
         resp.append_header(http::header::VIA, headers::VIA)?;
         if let Some(tr) = self.telemetry.tracer.traceresponse(&ctx.trace) {

@@ -232,6 +232,45 @@ mod tests {
     }
 
     #[test]
+    fn partial_content_and_requests_with_no_store_are_not_stored() {
+        let mut r = resp(&[
+            ("cache-control", "max-age=60"),
+            ("content-range", "bytes 0-1/9"),
+        ]);
+        r.set_status(206).unwrap();
+        assert!(!cacheable(response_cacheable(&get(), &r)));
+        let mut req = get();
+        req.insert_header("cache-control", "no-store").unwrap();
+        let h = [("cache-control", "max-age=60")];
+        assert!(!cacheable(response_cacheable(&req, &resp(&h))));
+    }
+
+    #[test]
+    fn the_meta_carries_the_received_age_and_drops_the_age_header() {
+        let h = [("cache-control", "max-age=60"), ("age", "30")];
+        let RespCacheable::Cacheable(meta) = response_cacheable(&get(), &resp(&h)) else {
+            panic!("max-age=60 is cacheable");
+        };
+        assert_eq!(meta.age().as_secs(), 30);
+        assert!(meta.headers().get("age").is_none());
+        assert_eq!(meta.fresh_until(), meta.epoch() + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn qualified_private_fields_are_not_stored() {
+        let h = [
+            ("cache-control", "max-age=60, private=\"x-user\""),
+            ("x-user", "alice"),
+            ("x-other", "kept"),
+        ];
+        let RespCacheable::Cacheable(meta) = response_cacheable(&get(), &resp(&h)) else {
+            panic!("a qualified private is cacheable");
+        };
+        assert!(meta.headers().get("x-user").is_none());
+        assert_eq!(meta.headers()["x-other"], "kept");
+    }
+
+    #[test]
     fn key_is_the_request_target() {
         assert_eq!(cache_key_bytes(&get()), b"/x?y=1");
     }

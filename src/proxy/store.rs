@@ -315,19 +315,7 @@ impl HandleMiss for Miss {
                 buf.freeze()
             }
         };
-        // A response that arrived chunked is stored whole, so its length is known now; with
-        // it pingora can answer Range requests from the entry (it ranges only with a length).
-        let status = meta.header.status.as_u16();
-        if !meta
-            .header
-            .headers
-            .contains_key(http::header::CONTENT_LENGTH)
-            && !matches!(status, 100..=199 | 204 | 304)
-        {
-            let _ = meta
-                .header
-                .insert_header(http::header::CONTENT_LENGTH, body.len());
-        }
+        super::stored::complete_length(&mut meta.header, body.len());
         let weight = weigh(&meta, body.len());
         let size = weight as usize;
         self.store.insert(

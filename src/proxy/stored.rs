@@ -34,7 +34,10 @@ pub fn strip_hop_by_hop(resp: &mut ResponseHeader) {
         }
     }
     for name in &HOP_BY_HOP {
-        resp.remove_header(name);
+        // A lookup first: pingora's remove also updates its header-case map.
+        if resp.headers.contains_key(name) {
+            resp.remove_header(name);
+        }
     }
 }
 
@@ -45,6 +48,18 @@ pub fn ensure_date(resp: &mut ResponseHeader) {
         let now = httpdate::fmt_http_date(std::time::SystemTime::now());
         resp.insert_header(header::DATE, now)
             .expect("an HTTP-date is a valid header value");
+    }
+}
+
+/// Gives a stored response that arrived without a length (chunked or close-delimited) its
+/// `Content-Length`, now that the whole body is stored: pingora answers `Range` requests from
+/// an entry only when its header has a length.
+pub fn complete_length(stored: &mut ResponseHeader, body_len: usize) {
+    let bodiless = matches!(stored.status.as_u16(), 100..=199 | 204 | 304);
+    if !bodiless && !stored.headers.contains_key(header::CONTENT_LENGTH) {
+        stored
+            .insert_header(header::CONTENT_LENGTH, body_len)
+            .expect("a number is a valid header value");
     }
 }
 
@@ -150,6 +165,19 @@ mod tests {
         assert_eq!(h["vary"], "accept");
         assert_eq!(h.get_all("set-cookie").iter().count(), 1);
         assert_eq!(stored.status, 200);
+    }
+
+    #[test]
+    fn a_stored_body_gets_its_length_unless_it_has_none() {
+        let mut r = resp(200, &[]);
+        complete_length(&mut r, 16);
+        assert_eq!(r.headers["content-length"], "16");
+        let mut r = resp(200, &[("content-length", "16")]);
+        complete_length(&mut r, 3);
+        assert_eq!(r.headers["content-length"], "16");
+        let mut r = resp(204, &[]);
+        complete_length(&mut r, 0);
+        assert!(r.headers.get("content-length").is_none());
     }
 
     #[test]

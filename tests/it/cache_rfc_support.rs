@@ -60,13 +60,11 @@ pub fn secs_between(a: SystemTime, b: SystemTime) -> f64 {
     }
 }
 
-/// One request as the raw origin read it: the request line and the header block.
+/// One request as the raw origin read it.
 #[derive(Debug, Clone)]
 pub struct RawRequest {
     /// `GET /x HTTP/1.1`.
     pub line: String,
-    /// The header lines, lower-cased names.
-    pub headers: Vec<(String, String)>,
 }
 
 impl RawRequest {
@@ -74,14 +72,6 @@ impl RawRequest {
     pub fn path(&self) -> &str {
         let target = self.line.split(' ').nth(1).unwrap_or("");
         target.split('?').next().unwrap_or(target)
-    }
-
-    /// A header's first value.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -151,14 +141,10 @@ async fn serve(
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         let mut lines = head.split("\r\n");
         let line = lines.next().unwrap_or("").to_owned();
-        let headers: Vec<(String, String)> = lines
+        let body_len: usize = lines
             .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let body_len: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse().ok())
             .unwrap_or(0);
         let need = head_end + 4 + body_len;
         while buf.len() < need {
@@ -169,7 +155,7 @@ async fn serve(
             }
         }
         buf.drain(..need);
-        let request = RawRequest { line, headers };
+        let request = RawRequest { line };
         let response = handler(&request);
         log.lock().expect("raw origin log").push(request);
         if stream.write_all(&response).await.is_err() {
