@@ -5,7 +5,7 @@
 //! retries) → `upstream_request_filter` (forwarding headers, `traceparent`) →
 //! `upstream_response_filter` (hop-by-hop removal, invalidation) → `response_cache_filter`
 //! (freshness) → `response_filter` (`Cache-Status`, `Age`, `Via`, `traceresponse`) →
-//! `logging` (everything recorded once). The cache's part of each is in [`cache_filters`].
+//! `logging` (everything recorded once). The cache's part of each is in `cache_filters`.
 
 pub mod balance;
 pub mod cache;

@@ -75,7 +75,8 @@ fn kept_over_304(name: &HeaderName) -> bool {
 }
 
 /// Updates a stored response header with a 304's fields (RFC 9111 §3.2): every field the 304
-/// carries replaces the stored field of that name, except the ones [`kept_over_304`] names.
+/// carries replaces the stored field of that name, except the framing fields, `Vary` and the
+/// hop-by-hop fields.
 ///
 /// pingora-cache's own merge (`revalidate_merge_header`) copies only `Cache-Control`,
 /// `Expires`, `ETag`, `CDN-Cache-Control` and `Cache-Tag`, so a new `X-Test-Header`,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::cache_rfc_support::{is_hit, proxy_for, proxy_to, RawOrigin};
+use crate::cache_rfc_support::{is_hit, proxy_for, proxy_to, Fields, RawOrigin};
 use crate::util::{client, fetch, poll_for, with_healthz, TestOrigin, TestResponse};
 
 #[tokio::test]
@@ -86,7 +86,7 @@ async fn a_304_updates_the_stored_headers() {
 }
 
 /// Path → (the response's cache fields, whether the second request is a hit, origin hits).
-const TARGETED: [(&str, &[(&str, &str)], bool, usize); 8] = [
+const TARGETED: [(&str, Fields, bool, usize); 8] = [
     (
         "/cdn-over-cc",
         &[

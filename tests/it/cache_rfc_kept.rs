@@ -3,11 +3,11 @@
 //! `Authorization` are answered from the cache only when the response allows it (RFC 9111
 //! §3.5), and `Vary: *` is never served from the cache (§4.1).
 
-use crate::cache_rfc_support::{is_hit, proxy_for};
+use crate::cache_rfc_support::{is_hit, proxy_for, Fields};
 use crate::util::{client, fetch, TestOrigin, TestResponse};
 
 /// Path → (response fields, send `Authorization`, may the second request be a hit).
-const KEPT: [(&str, &[(&str, &str)], bool, bool); 8] = [
+const KEPT: [(&str, Fields, bool, bool); 8] = [
     (
         "/cookie",
         &[("cache-control", "max-age=60"), ("set-cookie", "a=b")],

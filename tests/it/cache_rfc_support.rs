@@ -13,6 +13,9 @@ use tokio::task::JoinHandle;
 
 use crate::util::{ConfigBuilder, Fetched, ProxyProcess, TestOrigin};
 
+/// Response header fields a table-driven test sends, name then value.
+pub type Fields = &'static [(&'static str, &'static str)];
+
 /// A proxy in front of `addr` without health checks (their requests would count as origin
 /// hits).
 pub async fn proxy_to(addr: SocketAddr) -> ProxyProcess {
