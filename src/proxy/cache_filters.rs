@@ -86,9 +86,7 @@ pub(super) fn response_cacheable(
 
 /// `response_filter`, cache part: what the client sees of a response the cache touched.
 pub(super) fn downstream(session: &Session, resp: &mut ResponseHeader, ctx: &RequestCtx) {
-    // Targeted fields are for this cache (RFC 9213), cacheable or not: never forwarded.
-    resp.remove_header(&SIGHTLINE_CACHE_CONTROL);
-    resp.remove_header(&CDN_CACHE_CONTROL);
+    strip_targeted(resp);
     if ctx.cache_trail != CacheTrail::LookedUp {
         return;
     }
@@ -102,8 +100,7 @@ pub(super) fn downstream(session: &Session, resp: &mut ResponseHeader, ctx: &Req
             // pingora serves its partial merge here; the client gets the whole 304's update.
             if let Some(not_modified) = ctx.not_modified.as_deref() {
                 stored::apply_304(resp, not_modified);
-                resp.remove_header(&SIGHTLINE_CACHE_CONTROL);
-                resp.remove_header(&CDN_CACHE_CONTROL);
+                strip_targeted(resp);
             }
             resp.remove_header(&AGE);
         }
@@ -118,6 +115,16 @@ pub(super) fn downstream(session: &Session, resp: &mut ResponseHeader, ctx: &Req
             }
         }
         _ => {}
+    }
+}
+
+/// Targeted fields are for this cache (RFC 9213), cacheable or not: never forwarded. (A lookup
+/// first: they are rare, and pingora's remove also updates its header-case map.)
+fn strip_targeted(resp: &mut ResponseHeader) {
+    for name in [&SIGHTLINE_CACHE_CONTROL, &CDN_CACHE_CONTROL] {
+        if resp.headers.contains_key(name) {
+            resp.remove_header(name);
+        }
     }
 }
 
@@ -141,5 +148,38 @@ pub(super) fn should_serve_stale(ctx: &mut RequestCtx, error: Option<&Error>) ->
             from_origin && matches!(code, 500 | 502 | 503 | 504)
         }
         _ => from_origin,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(etype: ErrorType) -> Box<Error> {
+        Error::create(etype, ErrorSource::Upstream, None, None)
+    }
+
+    #[test]
+    fn stale_is_served_while_revalidating_and_on_origin_failures_only() {
+        let mut ctx = RequestCtx::new();
+        assert!(should_serve_stale(&mut ctx, None));
+        for code in [500, 502, 503, 504] {
+            let e = upstream(ErrorType::HTTPStatus(code));
+            assert!(should_serve_stale(&mut ctx, Some(&e)), "{code}");
+        }
+        for code in [501, 505, 507] {
+            let e = upstream(ErrorType::HTTPStatus(code));
+            assert!(!should_serve_stale(&mut ctx, Some(&e)), "{code}");
+        }
+        for etype in [ErrorType::ConnectRefused, ErrorType::ReadTimedout] {
+            assert!(should_serve_stale(&mut ctx, Some(&upstream(etype))));
+        }
+        let client_gone = Error::create(ErrorType::ReadError, ErrorSource::Downstream, None, None);
+        assert!(!should_serve_stale(&mut ctx, Some(&client_gone)));
+        // sightline's own "no healthy upstream" 502.
+        let none_left = Error::explain(ErrorType::HTTPStatus(502), "no healthy upstream");
+        assert!(!should_serve_stale(&mut ctx, Some(&none_left)));
+        ctx.no_upstream = true;
+        assert!(should_serve_stale(&mut ctx, Some(&none_left)));
     }
 }
