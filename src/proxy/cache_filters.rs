@@ -85,7 +85,7 @@ pub(super) fn response_cacheable(
 }
 
 /// `response_filter`, cache part: what the client sees of a response the cache touched.
-pub(super) fn downstream(session: &Session, resp: &mut ResponseHeader, ctx: &RequestCtx) {
+pub(super) fn downstream(session: &mut Session, resp: &mut ResponseHeader, ctx: &RequestCtx) {
     strip_targeted(resp);
     if ctx.cache_trail != CacheTrail::LookedUp {
         return;
@@ -103,6 +103,13 @@ pub(super) fn downstream(session: &Session, resp: &mut ResponseHeader, ctx: &Req
                 strip_targeted(resp);
             }
             resp.remove_header(&AGE);
+        }
+        CachePhase::Stale if ctx.attempts.last().is_some_and(|a| a.status.is_none()) => {
+            // Served stale because the origin could not be reached: pingora then closes the
+            // client connection after the response (its proxy loop keeps the failed attempt's
+            // "not reusable"), yet would announce keep-alive, and a client reusing the
+            // connection meets a reset. Say `Connection: close` instead.
+            session.set_keepalive(None);
         }
         CachePhase::Miss | CachePhase::Expired => {
             // pingora-core replaces the origin's Date with the send time, so a stored

@@ -53,7 +53,8 @@ async fn age_on_hits_counts_on_from_the_received_age() {
         let a = age(&r).unwrap_or_else(|| panic!("hit without a numeric Age: {r:?}"));
         let resident = stored_at.elapsed().as_secs_f64();
         assert!(
-            a as f64 >= 30.0 + resident - 1.5 && a as f64 <= 30.0 + resident + 0.5,
+            // Age can trail the client's clock by the request's own round trips, never lead it.
+            a as f64 >= 30.0 + resident - 2.5 && a as f64 <= 30.0 + resident + 0.5,
             "Age {a} after {resident:.2} s in the cache (stored with Age 30): {r:?}"
         );
         (a >= 33).then_some((r, stored_at.elapsed()))

@@ -18,10 +18,11 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
     let origin = TestOrigin::spawn(move |_| {
         let n = count.fetch_add(1, Ordering::SeqCst) + 1;
         // The refresh is slow, so the clients below all arrive while it is in flight (had
-        // they waited for it, they would read v2).
+        // they waited for it, they would read v2); 2 s stays under the cache lock's 3 s age
+        // limit, past which another request would start a second refresh.
         let delay = if n == 1 { 0 } else { 2000 };
-        // The refresh spends 2 s in flight, which counts towards its age (RFC 9111 §4.2.3):
-        // it needs a longer max-age to arrive fresh.
+        // Those 2 s count towards the refresh's age (RFC 9111 §4.2.3): it needs a longer
+        // max-age to arrive fresh.
         let max_age = if n == 1 { 1 } else { 60 };
         TestResponse::ok(format!("v{n}"))
             .header(
@@ -104,6 +105,12 @@ async fn stale_if_error_serves_stale_on_5xx_and_connect_failure_within_the_windo
     origin.stop().await;
     let on_refused = fetch(http.get(proxy.url("/sie"))).await;
     assert_eq!((on_refused.status, on_refused.body.as_str()), (200, "good"));
+    // pingora closes the client connection after this answer, so it must say so.
+    assert_eq!(
+        on_refused.header("connection"),
+        Some("close"),
+        "{on_refused:?}"
+    );
     let status = on_refused.cache_status();
     assert!(
         status.starts_with("sightline; fwd=stale; ttl=-")
