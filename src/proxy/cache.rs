@@ -1,8 +1,9 @@
 //! The cache's shared parts (store, lock, predictor) and what the cache did for a request,
 //! read from pingora's cache phase for `Cache-Status` and telemetry.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use http::HeaderValue;
 use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora_cache::predictor::Predictor;
 use pingora_cache::CachePhase;
@@ -54,21 +55,34 @@ impl CacheParts {
 }
 
 /// What the cache did, for `Cache-Status` and telemetry, read from pingora's cache phase.
-pub(super) fn cache_status_of(
-    session: &Session,
-    ctx: &RequestCtx,
-) -> (CacheOutcome, http::HeaderValue) {
+pub(super) fn cache_status_of(session: &Session, ctx: &RequestCtx) -> (CacheOutcome, HeaderValue) {
     if ctx.cache_trail == CacheTrail::Bypass {
         return (CacheOutcome::Bypass, cache_status::BYPASS);
     }
     let storing = session.cache.enabled();
     match session.cache.phase() {
         CachePhase::Hit => (CacheOutcome::Hit, cache_status::HIT),
-        CachePhase::StaleUpdating => (CacheOutcome::Hit, cache_status::STALE_HIT),
+        // Served stale while one background request refreshes the entry (RFC 5861 §3).
+        CachePhase::StaleUpdating => (
+            CacheOutcome::Hit,
+            served_stale(session, "hit", "stale-while-revalidate"),
+        ),
+        // Still `Stale` once the response is written: the origin failed and the stored
+        // response was served instead (RFC 5861 §4).
+        CachePhase::Stale => {
+            let fwd = match ctx.attempts.last().and_then(|a| a.status) {
+                Some(code) => format!("fwd=stale; fwd-status={code}"),
+                None => "fwd=stale".to_owned(),
+            };
+            (
+                CacheOutcome::Stale,
+                served_stale(session, &fwd, "stale-if-error"),
+            )
+        }
         CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => {
             (CacheOutcome::Stale, cache_status::STALE_REVALIDATED)
         }
-        CachePhase::Stale | CachePhase::Expired => (
+        CachePhase::Expired => (
             CacheOutcome::Stale,
             if storing {
                 cache_status::STALE_STORED
@@ -87,6 +101,8 @@ pub(super) fn cache_status_of(
         ),
         // The lookup was skipped (predicted uncacheable) or the response turned out not storable.
         CachePhase::Bypass => (CacheOutcome::Bypass, cache_status::BYPASS),
+        // A stale entry was found, and what came back was not storable.
+        CachePhase::Disabled(_) if ctx.found_stale => (CacheOutcome::Stale, cache_status::STALE),
         CachePhase::Disabled(_) | CachePhase::Uninit | CachePhase::CacheKey => (
             CacheOutcome::Miss,
             if ctx.vary_mismatch {
@@ -96,4 +112,17 @@ pub(super) fn cache_status_of(
             },
         ),
     }
+}
+
+/// `Cache-Status` for a stale response served from the cache, with its (negative) remaining
+/// freshness as RFC 9211's `ttl` and why it was allowed as `detail`. Stale responses are rare,
+/// so formatting one here costs fresh hits nothing.
+fn served_stale(session: &Session, how: &str, why: &str) -> HeaderValue {
+    let fresh_until = session.cache.cache_meta().fresh_until();
+    let stale_for = SystemTime::now()
+        .duration_since(fresh_until)
+        .unwrap_or_default();
+    let ttl = -(stale_for.as_secs_f64().ceil() as i64);
+    HeaderValue::from_str(&format!("sightline; {how}; ttl={ttl}; detail={why}"))
+        .expect("ASCII Cache-Status value")
 }

@@ -4,6 +4,7 @@
 use std::time::{Instant, SystemTime};
 
 use http::HeaderValue;
+use pingora_http::ResponseHeader;
 
 use crate::telemetry::trace::TraceState;
 use crate::telemetry::{CacheOutcome, UpstreamAttempt, UpstreamId};
@@ -37,6 +38,13 @@ pub struct RequestCtx {
     pub cache_lookup: Option<(Instant, Instant)>,
     /// A stored entry for this key existed but its Vary did not match.
     pub vary_mismatch: bool,
+    /// The lookup found a stored entry that was stale.
+    pub found_stale: bool,
+    /// The upstream's 304 to a revalidation (hop-by-hop fields removed), merged into the
+    /// stored header by `response_cache_filter` and `response_filter`.
+    pub not_modified: Option<Box<ResponseHeader>>,
+    /// No healthy upstream was left to try (a stale entry may still be served, RFC 5861 §4).
+    pub no_upstream: bool,
     /// Upstream attempts in order.
     pub attempts: Vec<UpstreamAttempt>,
     /// Bitmask of upstreams already tried (first 64), so a retry goes elsewhere.
@@ -65,6 +73,9 @@ impl RequestCtx {
             cache: CacheOutcome::Bypass,
             cache_lookup: None,
             vary_mismatch: false,
+            found_stale: false,
+            not_modified: None,
+            no_upstream: false,
             attempts: Vec::new(),
             tried: 0,
             in_flight_upstream: None,

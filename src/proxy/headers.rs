@@ -28,8 +28,6 @@ pub mod cache_status {
     use http::HeaderValue;
     /// Served from a fresh entry.
     pub const HIT: HeaderValue = HeaderValue::from_static("sightline; hit");
-    /// Served stale while revalidating.
-    pub const STALE_HIT: HeaderValue = HeaderValue::from_static("sightline; hit; detail=stale");
     /// Nothing stored for the URI; the response was stored.
     pub const URI_MISS_STORED: HeaderValue =
         HeaderValue::from_static("sightline; fwd=uri-miss; stored");

@@ -1,18 +1,25 @@
 //! The request path: pingora's `ProxyHttp`, kept thin — each phase calls one helper.
 //!
 //! Phase order for one request: `new_ctx` → `early_request_filter` (limits, trace start) →
-//! `request_filter` (invalidation) → `request_cache_filter` / `cache_key_callback` (lookup) →
-//! `upstream_peer` (round robin, retries) → `upstream_request_filter` (forwarding headers,
-//! `traceparent`) → `upstream_response_filter` → `response_cache_filter` → `response_filter`
-//! (`Cache-Status`, `Via`, `traceresponse`) → `logging` (everything recorded once).
+//! `request_cache_filter` / `cache_key_callback` (lookup) → `upstream_peer` (round robin,
+//! retries) → `upstream_request_filter` (forwarding headers, `traceparent`) →
+//! `upstream_response_filter` (hop-by-hop removal, invalidation) → `response_cache_filter`
+//! (freshness) → `response_filter` (`Cache-Status`, `Age`, `Via`, `traceresponse`) →
+//! `logging` (everything recorded once). The cache's part of each is in `cache_filters`.
 
 pub mod balance;
 pub mod cache;
+mod cache_filters;
 pub mod ctx;
+pub mod directives;
 mod errors;
+pub mod freshness;
 pub mod headers;
+pub mod invalidate;
 pub mod policy;
+mod sf;
 pub mod store;
+pub mod stored;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -111,18 +118,6 @@ impl ProxyHttp for Sightline {
         Ok(())
     }
 
-    async fn request_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<bool> {
-        let req = session.req_header();
-        if policy::invalidates(&req.method) {
-            if let Some(cache) = &self.cache {
-                cache
-                    .store
-                    .invalidate_primary(store::primary_of(policy::cache_key_bytes(req)));
-            }
-        }
-        Ok(false)
-    }
-
     async fn request_body_filter(
         &self,
         _session: &mut Session,
@@ -193,12 +188,13 @@ impl ProxyHttp for Sightline {
         _session: &mut Session,
         _meta: &CacheMeta,
         _hit_handler: &mut pingora_cache::HitHandler,
-        _is_fresh: bool,
+        is_fresh: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<pingora_cache::ForcedFreshness>> {
         if let Some((_, end)) = ctx.cache_lookup.as_mut() {
             *end = Instant::now();
         }
+        ctx.found_stale = !is_fresh;
         Ok(None)
     }
 
@@ -213,9 +209,18 @@ impl ProxyHttp for Sightline {
         &self,
         session: &Session,
         resp: &ResponseHeader,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<RespCacheable> {
-        Ok(policy::response_cacheable(session.req_header(), resp))
+        Ok(cache_filters::response_cacheable(session, resp, ctx))
+    }
+
+    fn should_serve_stale(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+        error: Option<&Error>,
+    ) -> bool {
+        cache_filters::should_serve_stale(ctx, error)
     }
 
     async fn upstream_peer(
@@ -243,8 +248,11 @@ impl ProxyHttp for Sightline {
                         .is_some_and(|id| !ctx.was_tried(id))
             })
             // Every healthy upstream was tried already: go round again rather than fail.
-            .or_else(|| self.balancer.select(b"", 256))
-            .ok_or_else(|| Self::http_error(502, "no healthy upstream"))?;
+            .or_else(|| self.balancer.select(b"", 256));
+        let Some(backend) = backend else {
+            ctx.no_upstream = true;
+            return Err(Self::http_error(502, "no healthy upstream"));
+        };
         let addr = *backend
             .addr
             .as_inet()
@@ -343,13 +351,14 @@ impl ProxyHttp for Sightline {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if !resp.status.is_informational() {
             ctx.end_attempt(Some(resp.status.as_u16()), false);
         }
+        cache_filters::upstream_response(self.cache.as_ref(), session, resp, ctx);
         Ok(())
     }
 
@@ -361,6 +370,7 @@ impl ProxyHttp for Sightline {
     ) -> Result<()> {
         let (outcome, value) = cache_status_of(session, ctx);
         ctx.cache = outcome;
+        cache_filters::downstream(session, resp, ctx);
         resp.insert_header(headers::CACHE_STATUS, value)?;
         resp.append_header(http::header::VIA, headers::VIA)?;
         if let Some(tr) = self.telemetry.tracer.traceresponse(&ctx.trace) {

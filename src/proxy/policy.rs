@@ -1,18 +1,24 @@
-//! Cache policy on top of pingora-cache's RFC 9111 filters: the guards it leaves to us
-//! (`Set-Cookie`, `Vary: *`), the configured default TTL, the cache key and the Vary key.
+//! Cache policy on top of pingora-cache: whether a response may be stored and for how long
+//! (RFC 9111 §3, §4.2, RFC 9213 targeted fields, RFC 5861 serve-stale windows), the guards
+//! pingora leaves to us (`Set-Cookie`, `Vary: *`, partial content), the configured heuristic
+//! TTL, the cache key and the Vary key.
+//!
+//! pingora-cache's `resp_cacheable` computes freshness as `now + max-age` and `Expires` as an
+//! absolute deadline: it ignores `Age`, the apparent age from `Date`, and `Expires − Date`. The
+//! meta built here carries the RFC 9111 §4.2.3 age instead (see [`super::freshness`]).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::{header, Method, StatusCode};
-use pingora_cache::cache_control::CacheControl;
-use pingora_cache::filters::resp_cacheable;
 use pingora_cache::key::HashBinary;
-use pingora_cache::{CacheMeta, CacheMetaDefaults, NoCacheReason, RespCacheable, VarianceBuilder};
+use pingora_cache::{CacheMeta, NoCacheReason, RespCacheable, VarianceBuilder};
 use pingora_http::{RequestHeader, ResponseHeader};
 
-/// `cache.default_ttl`, set once at start-up: pingora's defaults take a plain `fn`, not a
-/// closure, so the configured value has to live somewhere static.
+use super::directives;
+use super::freshness::{self, Arrival};
+
+/// `cache.default_ttl`, set once at start-up.
 static DEFAULT_TTL: OnceLock<Duration> = OnceLock::new();
 
 /// Sets `cache.default_ttl` (first call wins; later calls are ignored).
@@ -20,33 +26,25 @@ pub fn set_default_ttl(ttl: Duration) {
     let _ = DEFAULT_TTL.set(ttl);
 }
 
-/// Heuristic freshness for responses with no explicit freshness: `default_ttl` for the
-/// statuses RFC 9110 §15.1 calls heuristically cacheable.
-fn default_fresh(status: StatusCode) -> Option<Duration> {
+/// Heuristic freshness (RFC 9111 §4.2.2) for responses with no explicit freshness:
+/// `default_ttl` for the statuses RFC 9110 §15.1 calls heuristically cacheable (206 excepted:
+/// sightline stores only complete responses), or any status when the response is `public`.
+fn heuristic(status: StatusCode, public: bool) -> Option<Duration> {
     let ttl = *DEFAULT_TTL.get()?;
     if ttl.is_zero() {
         return None;
     }
-    matches!(
-        status.as_u16(),
-        200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
-    )
+    (public
+        || matches!(
+            status.as_u16(),
+            200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+        ))
     .then_some(ttl)
 }
-
-const DEFAULTS: CacheMetaDefaults = CacheMetaDefaults::new(default_fresh, 0, 0);
 
 /// Whether a request may use the cache at all (lookup and fill).
 pub fn request_cacheable(req: &RequestHeader) -> bool {
     matches!(req.method, Method::GET | Method::HEAD)
-}
-
-/// Whether a request method invalidates the stored entry of its URI (RFC 9111 §4.4).
-pub fn invalidates(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::POST | Method::PUT | Method::DELETE | Method::PATCH
-    )
 }
 
 /// The cache key: the request target (path and query), like nginx's default
@@ -57,31 +55,69 @@ pub fn cache_key_bytes(req: &RequestHeader) -> &[u8] {
         .map_or(b"/".as_slice(), |p| p.as_str().as_bytes())
 }
 
-/// Decides whether a response may be stored, and for how long.
+/// Decides whether a response received just now may be stored, and for how long.
 pub fn response_cacheable(req: &RequestHeader, resp: &ResponseHeader) -> RespCacheable {
-    // pingora-cache's filter does not look at these two.
-    if resp.headers.contains_key(header::SET_COOKIE) {
-        return RespCacheable::Uncacheable(NoCacheReason::Custom("set-cookie"));
-    }
-    if vary_is_star(resp) {
-        return RespCacheable::Uncacheable(NoCacheReason::Custom("vary-star"));
-    }
-    // `no-store` settles it without pingora's regex-based directive parser, which cost about
-    // 1 µs per pass-through request.
-    if says_no_store(resp) {
-        return RespCacheable::Uncacheable(NoCacheReason::OriginNotCache);
-    }
-    let cc = CacheControl::from_resp_headers(resp);
-    let authorized = req.headers.contains_key(header::AUTHORIZATION);
-    resp_cacheable(cc.as_ref(), resp.clone(), authorized, &DEFAULTS)
+    response_cacheable_at(req, resp, Arrival::now())
 }
 
-fn says_no_store(resp: &ResponseHeader) -> bool {
-    resp.headers.get_all(header::CACHE_CONTROL).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"no-store"))
-    })
+/// Decides whether a response that arrived at `arrival` may be stored, and builds its meta:
+/// freshness from the selected directives, age from `Age` and `Date` (RFC 9111 §4.2.3), the
+/// serve-stale windows, and the stored header (without `Age`, which hits regenerate, and
+/// without the fields a qualified `private` / `no-cache` names).
+pub fn response_cacheable_at(
+    req: &RequestHeader,
+    resp: &ResponseHeader,
+    arrival: Arrival,
+) -> RespCacheable {
+    use RespCacheable::Uncacheable;
+    if resp.status == StatusCode::PARTIAL_CONTENT {
+        // Stored as the full body it would answer later full requests with a fragment.
+        return Uncacheable(NoCacheReason::Custom("partial-content"));
+    }
+    if resp.headers.contains_key(header::SET_COOKIE) {
+        return Uncacheable(NoCacheReason::Custom("set-cookie"));
+    }
+    if vary_is_star(resp) {
+        return Uncacheable(NoCacheReason::Custom("vary-star"));
+    }
+    // RFC 9111 §5.2.1.5: a request's `no-store` forbids storing the response to it.
+    if req.headers.contains_key(header::CACHE_CONTROL)
+        && directives::has_no_store(req.headers.get_all(header::CACHE_CONTROL))
+    {
+        return Uncacheable(NoCacheReason::Custom("request-no-store"));
+    }
+    let (d, source) = directives::for_response(&resp.headers);
+    if d.no_store || d.private {
+        return Uncacheable(NoCacheReason::OriginNotCache);
+    }
+    if req.headers.contains_key(header::AUTHORIZATION) && !d.allows_authorized() {
+        return Uncacheable(NoCacheReason::Custom("authorization"));
+    }
+    let date = freshness::date_value(&resp.headers);
+    let lifetime = match freshness::explicit_lifetime(&d, source, &resp.headers, date, arrival)
+        .or_else(|| heuristic(resp.status, d.public))
+    {
+        Some(l) => l,
+        // `no-cache` alone: store, revalidate before every use.
+        None if d.no_cache => Duration::ZERO,
+        None => return Uncacheable(NoCacheReason::OriginNotCache),
+    };
+    let age = freshness::corrected_initial_age(freshness::age_value(&resp.headers), date, arrival);
+    let f = freshness::freshness(&d, lifetime, age, arrival);
+    let mut stored = resp.clone();
+    stored.remove_header(&header::AGE);
+    for name in &d.strip_fields {
+        stored.remove_header(name);
+    }
+    let mut meta = CacheMeta::new(
+        f.fresh_until,
+        arrival.at,
+        f.stale_while_revalidate,
+        f.stale_if_error,
+        stored,
+    );
+    meta.set_epoch_override(f.epoch);
+    RespCacheable::Cacheable(meta)
 }
 
 fn vary_is_star(resp: &ResponseHeader) -> bool {
@@ -196,15 +232,46 @@ mod tests {
     }
 
     #[test]
-    fn key_is_the_request_target() {
-        assert_eq!(cache_key_bytes(&get()), b"/x?y=1");
+    fn partial_content_and_requests_with_no_store_are_not_stored() {
+        let mut r = resp(&[
+            ("cache-control", "max-age=60"),
+            ("content-range", "bytes 0-1/9"),
+        ]);
+        r.set_status(206).unwrap();
+        assert!(!cacheable(response_cacheable(&get(), &r)));
+        let mut req = get();
+        req.insert_header("cache-control", "no-store").unwrap();
+        let h = [("cache-control", "max-age=60")];
+        assert!(!cacheable(response_cacheable(&req, &resp(&h))));
     }
 
     #[test]
-    fn only_unsafe_methods_invalidate() {
-        assert!(invalidates(&Method::POST));
-        assert!(invalidates(&Method::DELETE));
-        assert!(!invalidates(&Method::GET));
-        assert!(!invalidates(&Method::OPTIONS));
+    fn the_meta_carries_the_received_age_and_drops_the_age_header() {
+        let h = [("cache-control", "max-age=60"), ("age", "30")];
+        let RespCacheable::Cacheable(meta) = response_cacheable(&get(), &resp(&h)) else {
+            panic!("max-age=60 is cacheable");
+        };
+        assert_eq!(meta.age().as_secs(), 30);
+        assert!(meta.headers().get("age").is_none());
+        assert_eq!(meta.fresh_until(), meta.epoch() + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn qualified_private_fields_are_not_stored() {
+        let h = [
+            ("cache-control", "max-age=60, private=\"x-user\""),
+            ("x-user", "alice"),
+            ("x-other", "kept"),
+        ];
+        let RespCacheable::Cacheable(meta) = response_cacheable(&get(), &resp(&h)) else {
+            panic!("a qualified private is cacheable");
+        };
+        assert!(meta.headers().get("x-user").is_none());
+        assert_eq!(meta.headers()["x-other"], "kept");
+    }
+
+    #[test]
+    fn key_is_the_request_target() {
+        assert_eq!(cache_key_bytes(&get()), b"/x?y=1");
     }
 }

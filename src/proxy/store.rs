@@ -303,6 +303,7 @@ impl HandleMiss for Miss {
     }
 
     async fn finish(self: Box<Self>) -> Result<MissFinishType> {
+        let mut meta = self.meta;
         let body = match self.chunks.len() {
             0 => Bytes::new(),
             1 => self.chunks.into_iter().next().expect("one chunk"),
@@ -314,12 +315,13 @@ impl HandleMiss for Miss {
                 buf.freeze()
             }
         };
-        let weight = weigh(&self.meta, body.len());
+        super::stored::complete_length(&mut meta.header, body.len());
+        let weight = weigh(&meta, body.len());
         let size = weight as usize;
         self.store.insert(
             self.key,
             Entry {
-                meta: self.meta,
+                meta,
                 body,
                 primary: self.primary,
                 path: self.path,

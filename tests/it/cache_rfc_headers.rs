@@ -1,0 +1,203 @@
+//! Header handling of the cache through the real binary: hop-by-hop fields (RFC 9110 §7.6.1)
+//! are neither stored nor forwarded; a 304 updates the stored header (RFC 9111 §3.2, §4.3.4);
+//! targeted cache fields (RFC 9213: `Sightline-Cache-Control`, `CDN-Cache-Control`) take
+//! precedence over `Cache-Control` and are never forwarded.
+
+use std::time::Duration;
+
+use crate::cache_rfc_support::{is_hit, proxy_for, proxy_to, Fields, RawOrigin};
+use crate::util::{client, fetch, poll_for, with_healthz, TestOrigin, TestResponse};
+
+#[tokio::test]
+async fn connection_listed_fields_are_neither_stored_nor_forwarded() {
+    let origin = RawOrigin::spawn(|_| {
+        let body = "hop";
+        format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nConnection: X-Hop, x-other\r\n\
+             X-Hop: secret\r\nX-Other: 2\r\nKeep-Alive: timeout=5\r\nX-Kept: 3\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    })
+    .await;
+    let proxy = proxy_to(origin.addr()).await;
+    let http = client();
+    let miss = fetch(http.get(proxy.url("/hop"))).await;
+    let hit = fetch(http.get(proxy.url("/hop"))).await;
+    assert!(miss.cache_status().contains("stored"), "{miss:?}");
+    assert!(is_hit(&hit), "{hit:?}");
+    for r in [&miss, &hit] {
+        assert_eq!((r.status, r.body.as_str()), (200, "hop"));
+        for name in ["x-hop", "x-other", "keep-alive"] {
+            assert!(r.header(name).is_none(), "{name} reached the client: {r:?}");
+        }
+        assert_eq!(r.header("x-kept"), Some("3"), "{r:?}");
+    }
+    assert_eq!(origin.hits("/hop"), 1);
+}
+
+#[tokio::test]
+async fn a_304_updates_the_stored_headers() {
+    let origin = TestOrigin::spawn(with_healthz(|req| {
+        if req.header("if-none-match") == Some("\"v1\"") {
+            TestResponse::status(304)
+                .header("etag", "\"v1\"")
+                .header("cache-control", "max-age=3600")
+                .header("x-test-header", "B")
+                .header("content-foo", "b")
+        } else {
+            TestResponse::ok("body v1")
+                .header("etag", "\"v1\"")
+                .header("cache-control", "max-age=1")
+                .header("x-test-header", "A")
+                .header("content-foo", "a")
+        }
+    }))
+    .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    let first = fetch(http.get(proxy.url("/u"))).await;
+    assert_eq!(first.header("x-test-header"), Some("A"));
+    let revalidated = poll_for(Duration::from_secs(5), || async {
+        let r = fetch(http.get(proxy.url("/u"))).await;
+        (!is_hit(&r)).then_some(r)
+    })
+    .await
+    .expect("the max-age=1 entry never went stale");
+    assert_eq!(
+        revalidated.cache_status(),
+        "sightline; fwd=stale; fwd-status=304"
+    );
+    let after = fetch(http.get(proxy.url("/u"))).await;
+    assert!(
+        is_hit(&after),
+        "the updated entry (max-age=3600) is not fresh: {after:?}"
+    );
+    for r in [&revalidated, &after] {
+        assert_eq!((r.status, r.body.as_str()), (200, "body v1"), "{r:?}");
+        assert_eq!(r.header("x-test-header"), Some("B"), "{r:?}");
+        assert_eq!(r.header("content-foo"), Some("b"), "{r:?}");
+        assert_eq!(r.header("cache-control"), Some("max-age=3600"), "{r:?}");
+    }
+    let seen = origin.requests_to("/u");
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    assert_eq!(seen[1].header("if-none-match"), Some("\"v1\""));
+}
+
+/// Path → (the response's cache fields, whether the second request is a hit, origin hits).
+const TARGETED: [(&str, Fields, bool, usize); 8] = [
+    (
+        "/cdn-over-cc",
+        &[
+            ("cache-control", "no-store"),
+            ("cdn-cache-control", "max-age=60"),
+        ],
+        true,
+        1,
+    ),
+    (
+        "/cdn-private",
+        &[
+            ("cache-control", "max-age=60"),
+            ("cdn-cache-control", "private"),
+        ],
+        false,
+        2,
+    ),
+    (
+        "/cdn-no-store",
+        &[
+            ("cache-control", "max-age=60"),
+            ("cdn-cache-control", "no-store"),
+        ],
+        false,
+        2,
+    ),
+    (
+        "/cdn-no-cache",
+        &[
+            ("cache-control", "max-age=60"),
+            ("cdn-cache-control", "no-cache"),
+        ],
+        false,
+        2,
+    ),
+    (
+        "/cdn-s-maxage",
+        &[
+            ("cache-control", "private"),
+            ("cdn-cache-control", "s-maxage=60"),
+        ],
+        true,
+        1,
+    ),
+    (
+        "/sightline-first",
+        &[
+            ("cache-control", "no-store"),
+            ("cdn-cache-control", "no-store"),
+            ("sightline-cache-control", "max-age=60"),
+        ],
+        true,
+        1,
+    ),
+    (
+        "/sightline-short",
+        &[
+            ("cdn-cache-control", "max-age=60"),
+            ("sightline-cache-control", "max-age=0"),
+        ],
+        false,
+        2,
+    ),
+    (
+        // Not a valid Structured Field: ignored, so Cache-Control's no-store applies.
+        "/cdn-invalid",
+        &[
+            ("cache-control", "no-store"),
+            ("cdn-cache-control", "max-age=\"60\""),
+        ],
+        false,
+        2,
+    ),
+];
+
+#[tokio::test]
+async fn targeted_cache_fields_take_precedence_and_are_not_forwarded() {
+    let origin = TestOrigin::spawn(|req| {
+        let (_, fields, _, _) = TARGETED
+            .iter()
+            .find(|(p, ..)| *p == req.path())
+            .expect("a known path");
+        let mut r = TestResponse::ok(req.path().to_owned());
+        for (k, v) in *fields {
+            r = r.header(k, v);
+        }
+        r
+    })
+    .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    let mut wrong = Vec::new();
+    for (path, _, hit, hits) in TARGETED {
+        let first = fetch(http.get(proxy.url(path))).await;
+        let second = fetch(http.get(proxy.url(path))).await;
+        for r in [&first, &second] {
+            assert_eq!((r.status, r.body.as_str()), (200, path));
+            for name in ["cdn-cache-control", "sightline-cache-control"] {
+                if r.header(name).is_some() {
+                    wrong.push(format!("{path}: {name} forwarded to the client"));
+                }
+            }
+        }
+        if is_hit(&second) != hit || origin.hits(path) != hits {
+            wrong.push(format!(
+                "{path}: want hit={hit} and {hits} origin requests, got {:?} and {}",
+                second.cache_status(),
+                origin.hits(path)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -1,0 +1,101 @@
+//! What the cache already did right and must keep doing, through the real binary:
+//! `Set-Cookie` responses are not stored (sightline's documented choice), requests with
+//! `Authorization` are answered from the cache only when the response allows it (RFC 9111
+//! §3.5), and `Vary: *` is never served from the cache (§4.1).
+
+use crate::cache_rfc_support::{is_hit, proxy_for, Fields};
+use crate::util::{client, fetch, TestOrigin, TestResponse};
+
+/// Path → (response fields, send `Authorization`, may the second request be a hit).
+const KEPT: [(&str, Fields, bool, bool); 8] = [
+    (
+        "/cookie",
+        &[("cache-control", "max-age=60"), ("set-cookie", "a=b")],
+        false,
+        false,
+    ),
+    (
+        "/vary-star",
+        &[("cache-control", "max-age=60"), ("vary", "*")],
+        false,
+        false,
+    ),
+    (
+        "/vary-star-list",
+        &[("cache-control", "max-age=60"), ("vary", "accept, *")],
+        false,
+        false,
+    ),
+    (
+        "/auth-plain",
+        &[("cache-control", "max-age=60")],
+        true,
+        false,
+    ),
+    (
+        "/auth-public",
+        &[("cache-control", "public, max-age=60")],
+        true,
+        true,
+    ),
+    (
+        "/auth-s-maxage",
+        &[("cache-control", "s-maxage=60")],
+        true,
+        true,
+    ),
+    (
+        "/auth-must-revalidate",
+        &[("cache-control", "max-age=60, must-revalidate")],
+        true,
+        true,
+    ),
+    (
+        "/cdn-public",
+        &[("cdn-cache-control", "public, max-age=60")],
+        true,
+        true,
+    ),
+];
+
+#[tokio::test]
+async fn set_cookie_authorization_and_vary_star_rules_hold() {
+    let origin = TestOrigin::spawn(|req| {
+        let (_, fields, _, _) = KEPT
+            .iter()
+            .find(|(p, ..)| *p == req.path())
+            .expect("a known path");
+        let mut r = TestResponse::ok(req.path().to_owned());
+        for (k, v) in *fields {
+            r = r.header(k, v);
+        }
+        r
+    })
+    .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    let mut wrong = Vec::new();
+    for (path, _, auth, reusable) in KEPT {
+        let mut last = None;
+        for _ in 0..2 {
+            let mut req = http.get(proxy.url(path));
+            if auth {
+                req = req.header("authorization", "Bearer secret");
+            }
+            let r = fetch(req).await;
+            assert_eq!((r.status, r.body.as_str()), (200, path), "{r:?}");
+            last = Some(r);
+        }
+        let last = last.expect("two requests were sent");
+        let want_hits = if reusable { 1 } else { 2 };
+        if is_hit(&last) != reusable || origin.hits(path) != want_hits {
+            wrong.push(format!(
+                "{path} (authorization: {auth}): want reusable={reusable}, got {:?} with {} \
+                 origin requests",
+                last.cache_status(),
+                origin.hits(path)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
