@@ -70,6 +70,9 @@ pub enum Command {
         /// Print one plain-text frame and exit.
         #[arg(long)]
         once: bool,
+        /// Bearer token for admin APIs that set `admin.token`.
+        #[arg(long, env = "SIGHTLINE_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
