@@ -17,3 +17,4 @@ mod harness;
 mod load;
 mod shutdown;
 mod telemetry;
+mod top;

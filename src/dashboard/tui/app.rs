@@ -2,18 +2,11 @@
 //! selections, filters, pause, the history window. Plain data; the fetcher feeds it
 //! [`Round`]s, keys change it, views draw it.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::model::{
-    AlertRecordView, AlertsView, HealthStatus, HistoryView, PointView, RequestView, RuleView,
-    SummaryView, UpstreamDetailView, UpstreamView,
-};
-
-/// Points kept of figures the history does not carry (collected once per refresh).
-const LOCAL_POINTS: usize = 300;
-/// "Slow only" when the instance has no latency rule, ms.
-const DEFAULT_SLOW_MS: f64 = 200.0;
+pub use super::filter::RequestFilter;
+pub use super::instance::{Instance, InstanceState, LocalSeries, Round};
+use super::model::{AlertRecordView, RequestView, UpstreamView};
 
 /// The five views (keys 1–5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,165 +109,6 @@ impl HistoryWindow {
     }
 }
 
-/// What one fetch round brought back from one instance.
-#[derive(Debug, Clone, Default)]
-pub struct Round {
-    /// `/api/summary`, or why it failed (then the instance counts as unreachable).
-    pub summary: Option<Result<SummaryView, String>>,
-    /// `/api/metrics/history` for the current window.
-    pub history: Option<HistoryView>,
-    /// `/api/requests/recent` (only while the requests view shows this instance).
-    pub recent: Option<Vec<RequestView>>,
-    /// `/api/alerts` (only while the alerts view shows this instance).
-    pub alerts: Option<AlertsView>,
-    /// `/api/alerts/rules` (now and then).
-    pub rules: Option<Vec<RuleView>>,
-    /// `/api/upstreams/{addr}` for the open detail pane.
-    pub detail: Option<(String, UpstreamDetailView)>,
-    /// When the fetcher tries again after a failure.
-    pub retry_in: Option<Duration>,
-}
-
-/// Figures a history sample may lack, collected from successive summaries.
-#[derive(Debug, Clone, Default)]
-pub struct LocalSeries {
-    /// Resident memory, MiB.
-    pub memory_mb: VecDeque<f64>,
-    /// CPU, %.
-    pub cpu: VecDeque<f64>,
-    /// Open connections.
-    pub connections: VecDeque<f64>,
-    /// Bytes received per second.
-    pub rx: VecDeque<f64>,
-    /// Bytes sent per second.
-    pub tx: VecDeque<f64>,
-}
-
-fn push(q: &mut VecDeque<f64>, v: Option<f64>) {
-    if let Some(v) = v {
-        if q.len() == LOCAL_POINTS {
-            q.pop_front();
-        }
-        q.push_back(v);
-    }
-}
-
-impl LocalSeries {
-    fn record(&mut self, s: &SummaryView) {
-        push(&mut self.memory_mb, Some(s.memory_mb()));
-        push(&mut self.cpu, s.cpu_percent);
-        push(&mut self.connections, s.connections.map(|c| c as f64));
-        push(&mut self.rx, s.bytes_received_per_second);
-        push(&mut self.tx, s.bytes_sent_per_second);
-    }
-}
-
-/// One admin API being watched.
-#[derive(Debug, Clone)]
-pub struct Instance {
-    /// Its base URL.
-    pub url: String,
-    /// The last summary that arrived.
-    pub summary: Option<SummaryView>,
-    /// When it arrived.
-    pub last_good: Option<Instant>,
-    /// Why the last round failed (`None`: it did not).
-    pub error: Option<String>,
-    /// When the fetcher tries again (while failing).
-    pub retry_at: Option<Instant>,
-    /// History for the current window, oldest first.
-    pub history: Vec<PointView>,
-    /// Figures the history lacks, collected here.
-    pub local: LocalSeries,
-    /// The request tail, newest first.
-    pub recent: Vec<RequestView>,
-    /// Alerts with their history.
-    pub alerts: Option<AlertsView>,
-    /// Its alert rules (thresholds for colours).
-    pub rules: Vec<RuleView>,
-    /// The open upstream detail.
-    pub detail: Option<(String, UpstreamDetailView)>,
-}
-
-impl Instance {
-    /// A fresh instance nothing was fetched from yet.
-    pub fn new(url: &str) -> Self {
-        Instance {
-            url: url.trim_end_matches('/').to_owned(),
-            summary: None,
-            last_good: None,
-            error: None,
-            retry_at: None,
-            history: Vec::new(),
-            local: LocalSeries::default(),
-            recent: Vec::new(),
-            alerts: None,
-            rules: Vec::new(),
-            detail: None,
-        }
-    }
-
-    /// The summary, only while the instance answers.
-    pub fn live(&self) -> Option<&SummaryView> {
-        self.summary.as_ref().filter(|_| self.error.is_none())
-    }
-
-    /// Its state as the header and the cluster view show it.
-    pub fn state(&self) -> InstanceState {
-        match (&self.error, self.live()) {
-            (Some(_), _) => InstanceState::Unreachable,
-            (None, Some(s)) => match s.status {
-                Some(HealthStatus::Healthy) => InstanceState::Healthy,
-                Some(HealthStatus::Unhealthy) => InstanceState::Unhealthy,
-                Some(_) => InstanceState::Degraded,
-                None => InstanceState::Unknown,
-            },
-            (None, None) => InstanceState::Connecting,
-        }
-    }
-
-    /// The latency above which a request counts as slow: the lowest latency rule threshold.
-    pub fn slow_ms(&self) -> f64 {
-        self.rules
-            .iter()
-            .filter(|r| r.metric == "avg_response_time_ms" || r.metric == "p99_response_time_ms")
-            .map(|r| r.threshold)
-            .reduce(f64::min)
-            .unwrap_or(DEFAULT_SLOW_MS)
-    }
-}
-
-/// An instance's state, ordered from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum InstanceState {
-    /// Everything in order.
-    Healthy,
-    /// Not heard from yet.
-    Connecting,
-    /// Answered without a status.
-    Unknown,
-    /// Serving with something wrong.
-    Degraded,
-    /// Not able to serve.
-    Unhealthy,
-    /// Its admin API does not answer.
-    Unreachable,
-}
-
-impl InstanceState {
-    /// As the badge reads.
-    pub fn label(self) -> &'static str {
-        match self {
-            InstanceState::Healthy => "healthy",
-            InstanceState::Connecting => "connecting",
-            InstanceState::Unknown => "unknown",
-            InstanceState::Degraded => "degraded",
-            InstanceState::Unhealthy => "unhealthy",
-            InstanceState::Unreachable => "unreachable",
-        }
-    }
-}
-
 /// What the fetchers should get, from the UI (changes trigger a fetch).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Wants {
@@ -290,51 +124,6 @@ pub struct Wants {
     pub paused: bool,
     /// Bumped by `r`: fetch now, even during a backoff.
     pub refresh_seq: u64,
-}
-
-/// A request-tail filter: `/` then words such as `5xx`, `hit`, `slow`, or text in the path.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RequestFilter {
-    /// Status class (2 for 2xx…).
-    pub class: Option<u16>,
-    /// Cache outcome.
-    pub cache: Option<String>,
-    /// Only requests at or above the slow threshold.
-    pub slow: bool,
-    /// Path (or method, upstream, trace id) substrings, all required.
-    pub text: Vec<String>,
-}
-
-impl RequestFilter {
-    /// Parses the filter line.
-    pub fn parse(line: &str) -> Self {
-        let mut f = RequestFilter::default();
-        for word in line.split_whitespace() {
-            let lower = word.to_ascii_lowercase();
-            match lower.as_str() {
-                "hit" | "miss" | "stale" | "bypass" => f.cache = Some(lower),
-                "slow" => f.slow = true,
-                w if w.len() == 3 && w.ends_with("xx") && (b'1'..=b'5').contains(&w.as_bytes()[0]) => {
-                    f.class = Some(u16::from(w.as_bytes()[0] - b'0'));
-                }
-                _ => f.text.push(word.to_owned()),
-            }
-        }
-        f
-    }
-
-    /// Whether a request passes.
-    pub fn accepts(&self, r: &RequestView, slow_ms: f64) -> bool {
-        self.class.is_none_or(|c| r.status / 100 == c)
-            && self.cache.as_deref().is_none_or(|c| r.cache == c)
-            && (!self.slow || r.latency_ms >= slow_ms)
-            && self.text.iter().all(|t| {
-                r.path.contains(t.as_str())
-                    || r.method.eq_ignore_ascii_case(t)
-                    || r.upstream.as_deref().is_some_and(|u| u.contains(t.as_str()))
-                    || r.trace_id.as_deref().is_some_and(|id| id.starts_with(t.as_str()))
-            })
-    }
 }
 
 /// Everything `top` shows.
@@ -455,7 +244,11 @@ impl App {
             selected: self.selected,
             view: self.view,
             detail: (self.view == View::Upstreams && self.detail)
-                .then(|| self.upstream_rows().get(self.row()).map(|u| u.address.clone()))
+                .then(|| {
+                    self.upstream_rows()
+                        .get(self.row())
+                        .map(|u| u.address.clone())
+                })
                 .flatten(),
             paused: self.paused,
             refresh_seq: self.refresh_seq,
@@ -545,32 +338,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(status: u16, cache: &str, latency_ms: f64, path: &str) -> RequestView {
-        RequestView {
-            status,
-            cache: cache.into(),
-            latency_ms,
-            path: path.into(),
-            method: "GET".into(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn request_filter_words() {
-        let f = RequestFilter::parse("5xx miss slow /api");
-        assert_eq!(f.class, Some(5));
-        assert_eq!(f.cache.as_deref(), Some("miss"));
-        assert!(f.slow);
-        assert_eq!(f.text, ["/api"]);
-        assert!(f.accepts(&req(503, "miss", 300.0, "/api/x"), 200.0));
-        assert!(!f.accepts(&req(200, "miss", 300.0, "/api/x"), 200.0));
-        assert!(!f.accepts(&req(503, "hit", 300.0, "/api/x"), 200.0));
-        assert!(!f.accepts(&req(503, "miss", 100.0, "/api/x"), 200.0));
-        assert!(!f.accepts(&req(503, "miss", 300.0, "/static"), 200.0));
-        assert!(RequestFilter::parse("").accepts(&req(200, "hit", 1.0, "/"), 200.0));
-    }
+    use crate::dashboard::tui::model::SummaryView;
 
     #[test]
     fn failed_round_keeps_the_last_summary() {

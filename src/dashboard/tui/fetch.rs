@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
 use super::app::{Round, View, Wants};
-use super::model::{AlertsView, HistoryView, RecentView, RulesView, SummaryView, UpstreamDetailView};
+use super::model::{
+    AlertsView, HistoryView, RecentView, RulesView, SummaryView, UpstreamDetailView,
+};
 
 /// The longest wait between retries of an unreachable instance.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -22,7 +24,7 @@ const RULES_EVERY: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub enum Msg {
     /// A round from instance `.0`.
-    Round(usize, Round),
+    Round(usize, Box<Round>),
     /// The answer to an acknowledgement.
     Acked {
         /// The instance.
@@ -102,7 +104,9 @@ impl AdminClient {
         let history = self.get::<HistoryView>(base, &history_path);
         let recent = async {
             if mine && w.view == View::Requests && !w.paused {
-                self.get::<RecentView>(base, "/api/requests/recent").await.ok()
+                self.get::<RecentView>(base, "/api/requests/recent")
+                    .await
+                    .ok()
             } else {
                 None
             }
@@ -190,7 +194,7 @@ pub fn spawn(
                 backoff(refresh, failures)
             };
             round.retry_in = (!ok).then_some(delay);
-            if tx.send(Msg::Round(index, round)).await.is_err() {
+            if tx.send(Msg::Round(index, Box::new(round))).await.is_err() {
                 return;
             }
             let deadline = tokio::time::Instant::now() + delay;

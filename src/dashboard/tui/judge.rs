@@ -117,6 +117,15 @@ pub fn trend(series: &[f64]) -> Trend {
     }
 }
 
+/// Columns a series covering `covered` seconds takes of `width` columns showing `window`
+/// seconds: a young history fills the right-hand part only, so the time axis stays true.
+pub fn columns(width: usize, covered: f64, window: f64) -> usize {
+    if window <= 0.0 || covered >= window {
+        return width;
+    }
+    ((width as f64 * covered / window).ceil() as usize).clamp(1, width)
+}
+
 /// A series squeezed (mean of equal buckets) or kept to `width` points, newest last, scaled to
 /// integers for the sparkline widget.
 pub fn fit(series: &[f64], width: usize) -> Vec<u64> {
@@ -179,7 +188,12 @@ mod tests {
 
     #[test]
     fn idle_windows_are_not_judged() {
-        let rules = [rule("cache_hit_ratio_percent", "<", 50.0, AlertLevel::Warning)];
+        let rules = [rule(
+            "cache_hit_ratio_percent",
+            "<",
+            50.0,
+            AlertLevel::Warning,
+        )];
         let idle = SummaryView::default();
         assert_eq!(
             judge(&rules, "cache_hit_ratio_percent", 0.0, &idle),
@@ -198,5 +212,8 @@ mod tests {
         assert_eq!(fit(&[1.0, 2.0, 3.0, 4.0], 2), vec![1500, 3500]);
         assert_eq!(fit(&[1.0, 2.0], 5), vec![1000, 2000]);
         assert!(fit(&[1.0], 0).is_empty());
+        assert_eq!(columns(100, 30.0, 300.0), 10);
+        assert_eq!(columns(100, 600.0, 300.0), 100);
+        assert_eq!(columns(100, 0.5, 300.0), 1);
     }
 }

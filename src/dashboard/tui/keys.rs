@@ -70,7 +70,9 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
             let n = app.instances.len();
             app.selected = (app.selected + n - 1) % n;
         }
-        KeyCode::Right | KeyCode::Char('>') => app.selected = (app.selected + 1) % app.instances.len(),
+        KeyCode::Right | KeyCode::Char('>') => {
+            app.selected = (app.selected + 1) % app.instances.len()
+        }
         KeyCode::Enter => match app.view {
             View::Cluster => {
                 app.selected = app.row();

@@ -10,7 +10,9 @@
 pub mod app;
 pub mod cluster;
 pub mod fetch;
+pub mod filter;
 pub mod fmt;
+pub mod instance;
 pub mod judge;
 pub mod keys;
 pub mod model;
@@ -170,7 +172,13 @@ pub fn dispatch(action: Action, app: &App, client: &Arc<AdminClient>, tx: &mpsc:
             let base = app.instances[instance].url.clone();
             tokio::spawn(async move {
                 let result = client.ack(&base, id).await;
-                let _ = tx.send(Msg::Acked { instance, id, result }).await;
+                let _ = tx
+                    .send(Msg::Acked {
+                        instance,
+                        id,
+                        result,
+                    })
+                    .await;
             });
         }
     }
@@ -179,7 +187,7 @@ pub fn dispatch(action: Action, app: &App, client: &Arc<AdminClient>, tx: &mpsc:
 /// Folds a fetcher message into the app.
 pub fn on_msg(app: &mut App, msg: Msg) {
     match msg {
-        Msg::Round(i, round) => app.apply(i, round),
+        Msg::Round(i, round) => app.apply(i, *round),
         Msg::Acked { id, result, .. } => {
             app.note = Some(match result {
                 Ok(()) => format!("alert {id} acknowledged"),

@@ -105,12 +105,18 @@ fn slash_filters_the_tail_and_esc_clears_it() {
     typed(&mut a, "5xx");
     assert_eq!(a.request_rows().len(), 4, "applies on Enter");
     let text = screen(&draw(&a, 120, 20));
-    assert!(text.contains("/5xx"), "the prompt shows what is typed:\n{text}");
+    assert!(
+        text.contains("/5xx"),
+        "the prompt shows what is typed:\n{text}"
+    );
     press(&mut a, KeyCode::Enter);
     let paths: Vec<&str> = a.request_rows().iter().map(|r| r.path.as_str()).collect();
     assert_eq!(paths, ["/api/items/1", "/api/slow"]);
     let text = screen(&draw(&a, 120, 20));
-    assert!(text.contains("/api/slow") && !text.contains("/static/app.css"), "{text}");
+    assert!(
+        text.contains("/api/slow") && !text.contains("/static/app.css"),
+        "{text}"
+    );
     // Refine: slow only (the instance's latency rule: 200 ms).
     press(&mut a, KeyCode::Char('/'));
     typed(&mut a, " slow");
@@ -169,7 +175,10 @@ fn plus_minus_r_help_and_quit() {
     let mut a = app(1);
     assert_eq!(a.wants().history_seconds, 300);
     press(&mut a, KeyCode::Char('+'));
-    assert_eq!((a.window, a.wants().history_seconds), (HistoryWindow::Hour, 3600));
+    assert_eq!(
+        (a.window, a.wants().history_seconds),
+        (HistoryWindow::Hour, 3600)
+    );
     press(&mut a, KeyCode::Char('+'));
     press(&mut a, KeyCode::Char('+'));
     assert_eq!(a.wants().history_seconds, 86_400, "24 h is the longest");
@@ -186,7 +195,10 @@ fn plus_minus_r_help_and_quit() {
     press(&mut a, KeyCode::Char('q'));
     assert!(a.quit);
     let mut b = app(1);
-    on_key(&mut b, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    on_key(
+        &mut b,
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    );
     assert!(b.quit, "Ctrl-C quits");
 }
 
@@ -219,12 +231,39 @@ pub(super) fn with_alerts(app: &mut App) {
 fn a_acknowledges_the_selected_alert() {
     let mut a = app(1);
     press(&mut a, KeyCode::Char('a'));
-    assert!(a.note.as_deref().unwrap().contains("alerts view"), "not in the alerts view");
+    assert!(
+        a.note.as_deref().unwrap().contains("alerts view"),
+        "not in the alerts view"
+    );
     with_alerts(&mut a);
     let text = screen(&draw(&a, 160, 30));
-    assert!(text.contains("firing") && text.contains("resolved"), "{text}");
-    assert!(text.contains("312") && text.contains("> 200"), "peak and rule: {text}");
-    assert_eq!(press(&mut a, KeyCode::Char('a')), Some(Action::Ack { instance: 0, id: 7 }));
+    assert!(
+        text.contains("firing") && text.contains("resolved"),
+        "{text}"
+    );
+    assert!(
+        text.contains("312") && text.contains("> 200"),
+        "peak and rule: {text}"
+    );
+    let buf = draw(&a, 160, 30);
+    let warning = find_in_row(&buf, "warning", "warning").unwrap();
+    assert_eq!(
+        style_at(&buf, warning).fg,
+        Some(ratatui::style::Color::Yellow)
+    );
+    let critical = find_in_row(&buf, "critical", "critical").unwrap();
+    assert_eq!(
+        style_at(&buf, critical).fg,
+        Some(ratatui::style::Color::Red)
+    );
+    assert_eq!(
+        press(&mut a, KeyCode::Char('a')),
+        Some(Action::Ack { instance: 0, id: 7 })
+    );
     press(&mut a, KeyCode::Down);
-    assert_eq!(press(&mut a, KeyCode::Char('a')), None, "5 is already acknowledged");
+    assert_eq!(
+        press(&mut a, KeyCode::Char('a')),
+        None,
+        "5 is already acknowledged"
+    );
 }

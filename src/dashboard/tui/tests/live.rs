@@ -55,7 +55,11 @@ async fn ack_sends_post_with_the_bearer_token() {
     let mut a = app(1);
     with_alerts(&mut a);
     a.instances[0].url = url;
-    let action = on_key(&mut a, KeyEvent::new(KeyCode::Char('a'), KeyModifiers::NONE)).unwrap();
+    let action = on_key(
+        &mut a,
+        KeyEvent::new(KeyCode::Char('a'), KeyModifiers::NONE),
+    )
+    .unwrap();
     let client = Arc::new(AdminClient::new(Duration::from_secs(5), Some("s3cret".into())).unwrap());
     let (tx, mut rx) = mpsc::channel(4);
     dispatch(action, &a, &client, &tx);
@@ -63,9 +67,13 @@ async fn ack_sends_post_with_the_bearer_token() {
         .await
         .expect("the ack reached the listener")
         .unwrap();
-    assert!(head.starts_with("POST /api/alerts/7/ack HTTP/1.1\r\n"), "{head}");
     assert!(
-        head.to_ascii_lowercase().contains("\r\nauthorization: bearer s3cret\r\n"),
+        head.starts_with("POST /api/alerts/7/ack HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\nauthorization: bearer s3cret\r\n"),
         "{head}"
     );
     let msg = rx.recv().await.unwrap();
@@ -79,9 +87,15 @@ async fn ack_sends_post_with_the_bearer_token() {
 async fn ack_against_the_real_admin_api() {
     let admin = Admin::start(Some("tok"), "").await;
     let no_token = AdminClient::new(Duration::from_secs(5), None).unwrap();
-    assert_eq!(no_token.ack(&admin.url, 1).await, Err("HTTP 401 Unauthorized".into()));
+    assert_eq!(
+        no_token.ack(&admin.url, 1).await,
+        Err("HTTP 401 Unauthorized".into())
+    );
     let client = AdminClient::new(Duration::from_secs(5), Some("tok".into())).unwrap();
-    assert_eq!(client.ack(&admin.url, 999).await, Err("HTTP 404 Not Found".into()));
+    assert_eq!(
+        client.ack(&admin.url, 999).await,
+        Err("HTTP 404 Not Found".into())
+    );
     assert!(client
         .get::<crate::dashboard::tui::model::SummaryView>(&admin.url, "/api/summary")
         .await
@@ -98,23 +112,36 @@ async fn fetcher_backs_off_and_r_retries_at_once() {
     let (tx, mut rx) = mpsc::channel(8);
     // A long refresh: the backoff after one failure is 20 s, so a quick second try is `r`'s.
     let task = fetch::spawn(client, 0, dead_url(), wants_rx, tx, Duration::from_secs(10));
-    let Ok(Some(Msg::Round(0, first))) = tokio::time::timeout(Duration::from_secs(8), rx.recv()).await else {
+    let Ok(Some(Msg::Round(0, first))) =
+        tokio::time::timeout(Duration::from_secs(8), rx.recv()).await
+    else {
         panic!("no first round");
     };
-    assert!(matches!(&first.summary, Some(Err(e)) if e.contains("cannot connect")), "{first:?}");
+    assert!(
+        matches!(&first.summary, Some(Err(e)) if e.contains("cannot connect")),
+        "{first:?}"
+    );
     assert_eq!(first.retry_in, Some(Duration::from_secs(20)));
     // A view change does not defeat the backoff…
     wants_tx.send_modify(|w| w.view = View::Alerts);
     assert!(
-        tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(500), rx.recv())
+            .await
+            .is_err(),
         "no fetch on a view change while backing off"
     );
     // …`r` does.
     wants_tx.send_modify(|w| w.refresh_seq += 1);
-    let Ok(Some(Msg::Round(0, second))) = tokio::time::timeout(Duration::from_secs(8), rx.recv()).await else {
+    let Ok(Some(Msg::Round(0, second))) =
+        tokio::time::timeout(Duration::from_secs(8), rx.recv()).await
+    else {
         panic!("no retry after r");
     };
-    assert_eq!(second.retry_in, Some(Duration::from_secs(30)), "2nd failure: capped");
+    assert_eq!(
+        second.retry_in,
+        Some(Duration::from_secs(30)),
+        "2nd failure: capped"
+    );
     task.abort();
 }
 
@@ -131,7 +158,10 @@ async fn figures_agree_with_api_summary_for_the_same_sample() {
     let mut a = app(1);
     a.instances[0].url = admin.url.clone();
     let round = client.round(&admin.url, 0, &a.wants(), true).await;
-    assert!(round.rules.as_ref().is_some_and(|r| r[0].metric == "avg_response_time_ms"));
+    assert!(round
+        .rules
+        .as_ref()
+        .is_some_and(|r| r[0].metric == "avg_response_time_ms"));
     a.apply(0, round);
     // The fixture's clock only moves on `second()`: this is the same sample.
     let v: serde_json::Value = reqwest::get(format!("{}/api/summary", admin.url))
@@ -154,7 +184,10 @@ async fn figures_agree_with_api_summary_for_the_same_sample() {
         ("errors", fmt::pct(f("error_rate_percent"))),
         ("hit ratio", fmt::pct(f("cache_hit_ratio_percent"))),
         ("in flight", v["queue_size"].to_string()),
-        ("upstreams", format!("{}/{}", v["healthy_upstreams"], v["total_upstreams"])),
+        (
+            "upstreams",
+            format!("{}/{}", v["healthy_upstreams"], v["total_upstreams"]),
+        ),
     ] {
         assert!(
             find_in_row(&buf, label, &format!(" {want} ")).is_some(),
@@ -166,7 +199,10 @@ async fn figures_agree_with_api_summary_for_the_same_sample() {
     assert!(rows(&buf)[0].contains(&window), "{}", rows(&buf)[0]);
     assert!(rows(&buf)[0].contains(&format!("sample {}", fmt::clock(s.generated_unix_ms))));
     // The 2xx/5xx mix is the window's.
-    let mix = rows(&buf).into_iter().find(|r| r.starts_with("5xx")).unwrap();
+    let mix = rows(&buf)
+        .into_iter()
+        .find(|r| r.starts_with("5xx"))
+        .unwrap();
     assert!(mix.contains(&w["status"]["5xx"].to_string()), "{mix}");
     // The cluster row says the same.
     a.view = View::Cluster;
@@ -177,5 +213,8 @@ async fn figures_agree_with_api_summary_for_the_same_sample() {
         .unwrap_or_else(|| panic!("no cluster row:\n{}", screen(&buf)));
     assert!(row.contains(&figure(f("requests_per_second"))), "{row}");
     assert!(row.contains(&fmt::ms(f("p99_ms"))), "{row}");
-    assert!(row.contains(&fmt::pct(f("cache_hit_ratio_percent"))), "{row}");
+    assert!(
+        row.contains(&fmt::pct(f("cache_hit_ratio_percent"))),
+        "{row}"
+    );
 }

@@ -108,7 +108,9 @@ pub(super) fn history(n: usize, rps: impl Fn(usize) -> f64) -> HistoryView {
 
 /// An app over `n` instances with the clocks fixed.
 pub(super) fn app(n: usize) -> App {
-    let urls: Vec<String> = (0..n).map(|i| format!("http://10.0.0.{}:9190", i + 1)).collect();
+    let urls: Vec<String> = (0..n)
+        .map(|i| format!("http://10.0.0.{}:9190", i + 1))
+        .collect();
     let mut app = App::new(&urls, Duration::from_secs(1));
     app.tick(Instant::now(), WALL);
     app

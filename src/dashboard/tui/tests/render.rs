@@ -18,6 +18,10 @@ fn colour_of(app: &App, label: &str, value: &str) -> Option<Color> {
     style_at(&buf, pos).fg
 }
 
+fn is_bar(c: char) -> bool {
+    ('▁'..='█').contains(&c)
+}
+
 #[test]
 fn colours_follow_each_threshold() {
     // avg_response_time_ms > 200 (warning): green clear of it, yellow within 20 %, red beyond.
@@ -27,7 +31,12 @@ fn colours_follow_each_threshold() {
         (250.0, "250 ms", Color::Red),
     ] {
         let mut a = app(1);
-        feed(&mut a, 0, summary(json!({"window": {"avg_response_time_ms": avg}})), None);
+        feed(
+            &mut a,
+            0,
+            summary(json!({"window": {"avg_response_time_ms": avg}})),
+            None,
+        );
         assert_eq!(colour_of(&a, "avg", shown), Some(colour), "avg {avg}");
     }
     // cache_hit_ratio_percent < 50 (warning), judged only with 20 cacheable requests.
@@ -37,7 +46,12 @@ fn colours_follow_each_threshold() {
         (30.0, "30%", Color::Red),
     ] {
         let mut a = app(1);
-        feed(&mut a, 0, summary(json!({"window": {"cache_hit_ratio_percent": hit}})), None);
+        feed(
+            &mut a,
+            0,
+            summary(json!({"window": {"cache_hit_ratio_percent": hit}})),
+            None,
+        );
         assert_eq!(colour_of(&a, "hit ratio", shown), Some(colour), "hit {hit}");
     }
     let mut idle = app(1);
@@ -55,7 +69,12 @@ fn colours_follow_each_threshold() {
         (12.0, "12%", Color::Red),
     ] {
         let mut a = app(1);
-        feed(&mut a, 0, summary(json!({"window": {"error_rate_percent": err}})), None);
+        feed(
+            &mut a,
+            0,
+            summary(json!({"window": {"error_rate_percent": err}})),
+            None,
+        );
         assert_eq!(colour_of(&a, "errors", shown), Some(colour), "errors {err}");
     }
     // No rule watches in-flight requests: uncoloured.
@@ -67,23 +86,48 @@ fn colours_follow_each_threshold() {
 #[test]
 fn sparklines_draw_the_history() {
     let mut a = app(1);
-    feed(&mut a, 0, summary(json!({})), Some(history(300, |i| i as f64)));
+    feed(
+        &mut a,
+        0,
+        summary(json!({})),
+        Some(history(300, |i| i as f64)),
+    );
     let buf = draw(&a, 120, 40);
     let row = rows(&buf)
         .into_iter()
         .find(|r| r.starts_with("req/s"))
         .expect("a req/s row");
-    let bars: Vec<char> = row.chars().filter(|c| ('▁'..='█').contains(c)).collect();
+    let bars: Vec<char> = row.chars().filter(|&c| is_bar(c)).collect();
     assert!(bars.len() >= 80, "a bar per column: {row}");
     assert!(bars.first() < bars.last(), "rising traffic rises: {row}");
     assert_eq!(bars.last(), Some(&'█'));
     assert!(row.contains('↑'), "trend arrow: {row}");
     // The status mix has its own sparkline per class.
-    let mix = rows(&buf).into_iter().find(|r| r.starts_with("2xx")).unwrap();
-    assert!(mix.chars().any(|c| ('▁'..='█').contains(&c)), "{mix}");
+    let mix = rows(&buf)
+        .into_iter()
+        .find(|r| r.starts_with("2xx"))
+        .unwrap();
+    assert!(mix.chars().any(is_bar), "{mix}");
+    // A young history (30 s of the 5-minute window) takes the right-hand tenth only.
+    feed(&mut a, 0, summary(json!({})), Some(history(30, |_| 5.0)));
+    let row = rows(&draw(&a, 120, 40))
+        .into_iter()
+        .find(|r| r.starts_with("req/s"))
+        .unwrap();
+    let first = row.chars().position(is_bar).unwrap();
+    assert_eq!(row.chars().filter(|&c| is_bar(c)).count(), 10, "{row}");
+    assert_eq!(first, 110, "{row}");
     // Falling traffic points down.
-    feed(&mut a, 0, summary(json!({})), Some(history(300, |i| 300.0 - i as f64)));
-    let row = rows(&draw(&a, 120, 40)).into_iter().find(|r| r.starts_with("req/s")).unwrap();
+    feed(
+        &mut a,
+        0,
+        summary(json!({})),
+        Some(history(300, |i| 300.0 - i as f64)),
+    );
+    let row = rows(&draw(&a, 120, 40))
+        .into_iter()
+        .find(|r| r.starts_with("req/s"))
+        .unwrap();
     assert!(row.contains('↓'), "{row}");
 }
 
@@ -111,10 +155,16 @@ fn unreachable_instance_shows_the_error_and_last_seen() {
     a.tick(later, WALL + 12_000);
     let text = screen(&draw(&a, 160, 30));
     assert!(text.contains("UNREACHABLE"), "{text}");
-    assert!(text.contains("cannot connect: Connection refused"), "{text}");
+    assert!(
+        text.contains("cannot connect: Connection refused"),
+        "{text}"
+    );
     assert!(text.contains("last seen 12s ago"), "{text}");
     assert!(text.contains("retry in 4s"), "{text}");
-    assert!(text.contains("timed out") && text.contains("never seen"), "{text}");
+    assert!(
+        text.contains("timed out") && text.contains("never seen"),
+        "{text}"
+    );
     assert_eq!(a.current().state(), InstanceState::Unreachable);
     // The body says so too, rather than showing stale figures as live.
     assert!(!text.contains("req/s"), "{text}");
@@ -132,7 +182,10 @@ fn cluster_totals_sum_rates_and_weigh_averages() {
         }})),
         None,
     );
-    let two_of_two = [upstream("10.1.0.1:80", true), upstream("10.1.0.2:80", false)];
+    let two_of_two = [
+        upstream("10.1.0.1:80", true),
+        upstream("10.1.0.2:80", false),
+    ];
     feed(
         &mut a,
         1,
@@ -164,12 +217,18 @@ fn cluster_totals_sum_rates_and_weigh_averages() {
     a.view = View::Cluster;
     let buf = draw(&a, 120, 30);
     let text = screen(&buf);
-    let total = rows(&buf).into_iter().find(|r| r.trim_start().starts_with("TOTAL")).unwrap();
+    let total = rows(&buf)
+        .into_iter()
+        .find(|r| r.trim_start().starts_with("TOTAL"))
+        .unwrap();
     for figure in ["unreachable", "150", "40 ms", "40 · 1%", "60%", "4/5"] {
         assert!(total.contains(figure), "{figure:?} in {total:?}");
     }
     assert!(text.contains("2/3 instances answering"), "{text}");
-    assert!(text.contains("10.0.0.2:9190") && text.contains("degraded"), "{text}");
+    assert!(
+        text.contains("10.0.0.2:9190") && text.contains("degraded"),
+        "{text}"
+    );
     assert!(text.contains("10.0.0.3:9190 (never seen)"), "{text}");
 }
 
@@ -181,13 +240,26 @@ fn narrow_terminals_drop_columns_not_the_program() {
     feed(&mut a, 0, down, Some(history(300, |i| (i % 17) as f64)));
     a.view = View::Upstreams;
     let wide = screen(&draw(&a, 160, 48));
-    for col in ["ADDRESS", "HEALTH", "REQ/S", "LAST CHECK", "FAILS", "DOWNTIME"] {
+    for col in [
+        "ADDRESS",
+        "HEALTH",
+        "REQ/S",
+        "LAST CHECK",
+        "FAILS",
+        "DOWNTIME",
+    ] {
         assert!(wide.contains(col), "{col} at 160 columns:\n{wide}");
     }
     assert!(wide.contains("DOWN"), "{wide}");
     let narrow = screen(&draw(&a, 40, 12));
-    assert!(narrow.contains("ADDRESS") && narrow.contains("127.0.0.1:9001"), "{narrow}");
-    assert!(!narrow.contains("DOWNTIME"), "dropped at 40 columns:\n{narrow}");
+    assert!(
+        narrow.contains("ADDRESS") && narrow.contains("127.0.0.1:9001"),
+        "{narrow}"
+    );
+    assert!(
+        !narrow.contains("DOWNTIME"),
+        "dropped at 40 columns:\n{narrow}"
+    );
     // Every view, with popups, at narrow and absurd sizes: drawn, never a panic.
     for view in View::ALL {
         for detail in [false, true] {
@@ -203,7 +275,10 @@ fn narrow_terminals_drop_columns_not_the_program() {
     a.detail = false;
     a.view = View::Overview;
     let small = screen(&draw(&a, 40, 12));
-    assert!(small.contains("HEALTHY") && small.contains("req/s"), "{small}");
+    assert!(
+        small.contains("HEALTHY") && small.contains("req/s"),
+        "{small}"
+    );
 }
 
 #[test]
@@ -221,12 +296,23 @@ fn newer_fields_show_when_present_and_are_absent_safe() {
     }));
     feed(&mut a, 0, newer, None);
     let text = screen(&draw(&a, 120, 40));
-    for s in ["cpu", "12%", "connections", "48", "recv/s", "1.5 KiB", "2.0 MiB"] {
+    for s in [
+        "cpu",
+        "12%",
+        "connections",
+        "48",
+        "recv/s",
+        "1.5 KiB",
+        "2.0 MiB",
+    ] {
         assert!(text.contains(s), "{s}:\n{text}");
     }
     a.view = View::Upstreams;
     let text = screen(&draw(&a, 160, 40));
-    assert!(text.contains("EJECTED") && text.contains("ejected"), "{text}");
+    assert!(
+        text.contains("EJECTED") && text.contains("ejected"),
+        "{text}"
+    );
     assert!(text.contains("20s left 5 consecutive 5xx"), "{text}");
 
     let mut old = app(1);
@@ -271,5 +357,8 @@ fn header_carries_status_version_uptime_alerts_window_refresh_sample() {
     assert_eq!(style_at(&buf, badge).bg, Some(Color::Yellow));
     let text = screen(&buf);
     assert!(text.contains("upstream_down(127.0.0.1:9003)"), "{text}");
-    assert!(text.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "slowest with trace id:\n{text}");
+    assert!(
+        text.contains("4bf92f3577b34da6a3ce929d0e0e4736"),
+        "slowest with trace id:\n{text}"
+    );
 }

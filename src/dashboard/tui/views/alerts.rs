@@ -7,7 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table, TableState};
 use ratatui::Frame;
 
-use super::{col, fit_columns, no_data, popup, section, selected_style, severity_style, widths, Col};
+use super::{
+    col, fit_columns, no_data, popup, section, selected_style, severity_style, widths, Col,
+};
 use crate::dashboard::tui::app::App;
 use crate::dashboard::tui::fmt;
 use crate::dashboard::tui::model::{figure, label, AlertRecordView};
@@ -41,7 +43,10 @@ fn cells(a: &AlertRecordView, wall_ms: u64) -> Vec<Cell<'static>> {
         Span::raw("resolved").green()
     };
     vec![
-        Cell::from(Span::styled(a.severity.as_str(), severity_style(a.severity))),
+        Cell::from(Span::styled(
+            a.severity.as_str(),
+            severity_style(a.severity),
+        )),
         Cell::from(label(&a.name, a.target.as_deref())),
         Cell::from(state),
         Cell::from(fmt::clock(a.started_unix_ms)),

@@ -15,12 +15,7 @@ use crate::dashboard::tui::fmt;
 use crate::dashboard::tui::model::figure;
 
 const COLS: [Col; 7] = [
-    Col {
-        title: "INSTANCE",
-        width: 20,
-        keep: 0,
-        fill: true,
-    },
+    col("INSTANCE", 20, 0),
     col("STATUS", 12, 0),
     col("REQ/S", 9, 0),
     col("P99", 9, 1),
@@ -39,10 +34,18 @@ fn figures(r: &ClusterRow) -> [String; 5] {
     ]
 }
 
-fn cells(name: String, state: InstanceState, figs: Option<[String; 5]>, kept: &[usize]) -> Row<'static> {
+fn cells(
+    name: String,
+    state: InstanceState,
+    figs: Option<[String; 5]>,
+    kept: &[usize],
+) -> Row<'static> {
     let mut all: Vec<Cell> = vec![
         Cell::from(name),
-        Cell::from(Span::styled(format!(" {} ", state.label()), state_style(state))),
+        Cell::from(Span::styled(
+            format!(" {} ", state.label()),
+            state_style(state),
+        )),
     ];
     match figs {
         Some(f) => all.extend(f.into_iter().map(Cell::from)),
@@ -65,21 +68,33 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     ));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let kept = fit_columns(&COLS, inner.width);
-    let mut rows: Vec<Row> = app
+    let names: Vec<String> = app
         .instances
         .iter()
         .map(|inst| {
-            let mut name = short_url(&inst.url);
+            let name = short_url(&inst.url);
             if inst.state() == InstanceState::Unreachable {
-                name = format!("{name} ({})", last_seen(app, inst));
+                format!("{name} ({})", last_seen(app, inst))
+            } else {
+                name
             }
-            cells(name, inst.state(), row(inst).map(|r| figures(&r)), &kept)
         })
         .collect();
-    rows.push(cells("TOTAL".into(), total.state, Some(figures(&total)), &kept).style(Style::new().bold()));
-    let header = Row::new(kept.iter().map(|&i| COLS[i].title)).style(Style::new().bold().dim());
-    let table = Table::new(rows, widths(&COLS, &kept))
+    let longest = names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as u16;
+    let mut cols = COLS;
+    cols[0].width = longest.clamp(8, 60);
+    let kept = fit_columns(&cols, inner.width);
+    let mut rows: Vec<Row> = app
+        .instances
+        .iter()
+        .zip(names)
+        .map(|(inst, name)| cells(name, inst.state(), row(inst).map(|r| figures(&r)), &kept))
+        .collect();
+    rows.push(
+        cells("TOTAL".into(), total.state, Some(figures(&total)), &kept).style(Style::new().bold()),
+    );
+    let header = Row::new(kept.iter().map(|&i| cols[i].title)).style(Style::new().bold().dim());
+    let table = Table::new(rows, widths(&cols, &kept))
         .header(header)
         .row_highlight_style(selected_style());
     let mut state = TableState::default().with_selected(Some(app.row()));

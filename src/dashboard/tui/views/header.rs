@@ -30,7 +30,11 @@ fn shown(app: &App, lines: usize) -> Vec<usize> {
         return (0..n).collect();
     }
     let mut v = vec![app.selected];
-    v.extend((0..n).filter(|&i| i != app.selected).take(lines.saturating_sub(1)));
+    v.extend(
+        (0..n)
+            .filter(|&i| i != app.selected)
+            .take(lines.saturating_sub(1)),
+    );
     v
 }
 
@@ -59,7 +63,10 @@ fn line(app: &App, i: usize, marked: bool) -> Line<'static> {
     let state = inst.state();
     let mut spans = vec![
         Span::raw(if marked { "▸" } else { " " }),
-        Span::styled(format!(" {} ", state.label().to_uppercase()), state_style(state)),
+        Span::styled(
+            format!(" {} ", state.label().to_uppercase()),
+            state_style(state),
+        ),
         Span::raw(" "),
         Span::styled(short_url(&inst.url), Style::new().bold()),
     ];

@@ -99,7 +99,10 @@ fn draw_footer(f: &mut Frame, area: Rect, app: &App) {
             Style::new().dim(),
         )];
         if !filter.is_empty() {
-            spans.insert(0, Span::styled(format!("filter: {filter}  "), Style::new().bold()));
+            spans.insert(
+                0,
+                Span::styled(format!("filter: {filter}  "), Style::new().bold()),
+            );
         }
         Line::from(spans)
     };
@@ -175,7 +178,10 @@ fn section(title: impl Into<String>) -> Block<'static> {
     Block::new()
         .borders(Borders::TOP)
         .border_style(Style::new().dark_gray())
-        .title(Span::styled(format!(" {} ", title.into()), Style::new().bold()))
+        .title(Span::styled(
+            format!(" {} ", title.into()),
+            Style::new().bold(),
+        ))
 }
 
 /// The colour of a verdict.

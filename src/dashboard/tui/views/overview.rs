@@ -11,8 +11,8 @@ use ratatui::Frame;
 use super::{level_style, no_data, section, severity_style, status_style};
 use crate::dashboard::tui::app::{App, Instance};
 use crate::dashboard::tui::fmt;
-use crate::dashboard::tui::judge::{fit, judge, trend, Level};
-use crate::dashboard::tui::model::{figure, label, PointView, SummaryView};
+use crate::dashboard::tui::judge::{columns, fit, judge, trend, Level};
+use crate::dashboard::tui::model::{covered, figure, label, PointView, SummaryView};
 
 /// Width of the label column.
 const LABEL_W: u16 = 11;
@@ -30,22 +30,28 @@ pub struct Metric {
     pub level: Level,
     /// Its history, oldest first.
     pub series: Vec<f64>,
+    /// Seconds the history covers.
+    pub covered: f64,
     /// A fixed top of the sparkline scale (percent figures); `None`: the series' maximum.
     pub max: Option<f64>,
 }
 
-/// The series of a figure: from the history when its samples carry it, else what `top`
-/// collected itself from successive summaries.
+/// The series of a figure and the seconds it covers: from the history when its samples carry
+/// it, else what `top` collected itself from successive summaries (one point per refresh).
 fn series(
     h: &[PointView],
     pick: impl Fn(&PointView) -> Option<f64>,
     local: &std::collections::VecDeque<f64>,
-) -> Vec<f64> {
+    refresh: f64,
+) -> (Vec<f64>, f64) {
     let from_history: Vec<f64> = h.iter().filter_map(&pick).collect();
     if !h.is_empty() && from_history.len() == h.len() {
-        from_history
+        (from_history, covered(h))
     } else {
-        local.iter().copied().collect()
+        (
+            local.iter().copied().collect(),
+            local.len() as f64 * refresh,
+        )
     }
 }
 
@@ -59,17 +65,24 @@ fn rate(n: u64, p: &PointView) -> f64 {
 }
 
 /// The headline figures of an instance, in display order.
-pub fn metrics(inst: &Instance, s: &SummaryView) -> Vec<Metric> {
+pub fn metrics(inst: &Instance, s: &SummaryView, refresh: f64) -> Vec<Metric> {
     let h = &inst.history;
     let w = &s.window;
     let rules = &inst.rules;
+    let span = covered(h);
     let m = |label, value: String, metric: &str, v: f64, series: Vec<f64>| Metric {
         label,
         value,
         level: judge(rules, metric, v, s),
         series,
+        covered: span,
         max: None,
     };
+    let ml =
+        |label, value: String, metric: &str, v: f64, (series, covered): (Vec<f64>, f64)| Metric {
+            covered,
+            ..m(label, value, metric, v, series)
+        };
     let mut out = vec![
         m(
             "req/s",
@@ -123,7 +136,7 @@ pub fn metrics(inst: &Instance, s: &SummaryView) -> Vec<Metric> {
             s.healthy_upstreams as f64,
             h.iter().map(|p| p.healthy_upstreams as f64).collect(),
         ),
-        m(
+        ml(
             "memory",
             fmt::bytes(s.memory_usage_bytes as f64),
             "memory_usage_mb",
@@ -132,43 +145,49 @@ pub fn metrics(inst: &Instance, s: &SummaryView) -> Vec<Metric> {
                 h,
                 |p| p.memory_usage_bytes.map(|b| b as f64 / 1048576.0),
                 &inst.local.memory_mb,
+                refresh,
             ),
         ),
     ];
     if let Some(cpu) = s.cpu_percent {
-        out.push(m(
+        out.push(ml(
             "cpu",
             fmt::pct(cpu),
             "cpu_percent",
             cpu,
-            series(h, |p| p.cpu_percent, &inst.local.cpu),
+            series(h, |p| p.cpu_percent, &inst.local.cpu, refresh),
         ));
     }
     if let Some(c) = s.connections {
-        out.push(m(
+        out.push(ml(
             "connections",
             c.to_string(),
             "connections",
             c as f64,
-            series(h, |p| p.connections.map(|c| c as f64), &inst.local.connections),
+            series(
+                h,
+                |p| p.connections.map(|c| c as f64),
+                &inst.local.connections,
+                refresh,
+            ),
         ));
     }
     if let Some(rx) = s.bytes_received_per_second {
-        out.push(m(
+        out.push(ml(
             "recv/s",
             fmt::bytes(rx),
             "",
             rx,
-            series(h, |p| p.bytes_received_per_second, &inst.local.rx),
+            series(h, |p| p.bytes_received_per_second, &inst.local.rx, refresh),
         ));
     }
     let tx = s.bytes_sent_per_second.unwrap_or(w.bytes_per_second);
     let tx_series = if s.bytes_sent_per_second.is_some() {
-        series(h, |p| p.bytes_sent_per_second, &inst.local.tx)
+        series(h, |p| p.bytes_sent_per_second, &inst.local.tx, refresh)
     } else {
-        h.iter().map(|p| rate(p.bytes_sent, p)).collect()
+        (h.iter().map(|p| rate(p.bytes_sent, p)).collect(), span)
     };
-    out.push(m("sent/s", fmt::bytes(tx), "", tx, tx_series));
+    out.push(ml("sent/s", fmt::bytes(tx), "", tx, tx_series));
     out
 }
 
@@ -178,7 +197,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let Some(s) = inst.live() else {
         return no_data(f, area, app);
     };
-    let ms = metrics(inst, s);
+    let ms = metrics(inst, s, app.refresh.as_secs_f64());
+    let window = app.window.seconds() as f64;
     let h = area.height;
     let metrics_h = (ms.len() as u16 + 1).min(h);
     let rest = h - metrics_h;
@@ -192,9 +212,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     ])
     .areas(area);
     let title = format!("figures · last {}", app.window.label());
-    draw_metrics(f, top, &title, &ms);
+    draw_metrics(f, top, &title, &ms, window);
     if mix_h > 0 {
-        draw_mix(f, mix, inst, s);
+        draw_mix(f, mix, inst, s, window);
     }
     if bottom_h > 0 {
         if bottom.width >= 110 {
@@ -213,7 +233,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     }
 }
 
-fn draw_metrics(f: &mut Frame, area: Rect, title: &str, ms: &[Metric]) {
+fn draw_metrics(f: &mut Frame, area: Rect, title: &str, ms: &[Metric], window: f64) {
     let block = section(title);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -239,14 +259,29 @@ fn draw_metrics(f: &mut Frame, area: Rect, title: &str, ms: &[Metric]) {
                 width: row.width - text_w,
                 ..row
             };
-            draw_spark(f, spark, &m.series, m.max, style);
+            draw_spark(f, spark, (&m.series, m.covered, window), m.max, style);
         }
     }
 }
 
-/// A one-line sparkline of `series` squeezed to the area's width.
-fn draw_spark(f: &mut Frame, area: Rect, series: &[f64], max: Option<f64>, style: Style) {
-    let data = fit(series, usize::from(area.width));
+/// A sparkline of a series covering `covered` of `window` seconds, newest at the right edge.
+pub fn draw_spark(
+    f: &mut Frame,
+    area: Rect,
+    (series, covered, window): (&[f64], f64, f64),
+    max: Option<f64>,
+    style: Style,
+) {
+    if series.is_empty() || area.width == 0 {
+        return;
+    }
+    let cols = columns(usize::from(area.width), covered, window) as u16;
+    let area = Rect {
+        x: area.x + area.width - cols,
+        width: cols,
+        ..area
+    };
+    let data = fit(series, usize::from(cols));
     let style = if style == Style::new() {
         Style::new().fg(Color::Cyan)
     } else {
@@ -259,8 +294,11 @@ fn draw_spark(f: &mut Frame, area: Rect, series: &[f64], max: Option<f64>, style
     f.render_widget(spark, area);
 }
 
-fn draw_mix(f: &mut Frame, area: Rect, inst: &Instance, s: &SummaryView) {
-    let block = section(format!("status mix · window {}s", figure(s.window.window_seconds)));
+fn draw_mix(f: &mut Frame, area: Rect, inst: &Instance, s: &SummaryView, window: f64) {
+    let block = section(format!(
+        "status mix · window {}s",
+        figure(s.window.window_seconds)
+    ));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let counts = s.window.status.classes();
@@ -299,7 +337,8 @@ fn draw_mix(f: &mut Frame, area: Rect, inst: &Instance, s: &SummaryView) {
                 width: row.width - text_w,
                 ..row
             };
-            draw_spark(f, spark, &series, None, style);
+            let span = covered(&inst.history);
+            draw_spark(f, spark, (&series, span, window), None, style);
         }
     }
 }
@@ -315,7 +354,10 @@ fn draw_alerts(f: &mut Frame, area: Rect, app: &App, s: &SummaryView) {
             .iter()
             .map(|a| {
                 Line::from(vec![
-                    Span::styled(format!("{:<9}", a.severity.as_str()), severity_style(a.severity)),
+                    Span::styled(
+                        format!("{:<9}", a.severity.as_str()),
+                        severity_style(a.severity),
+                    ),
                     Span::raw(label(&a.name, a.target.as_deref())),
                     Span::raw(format!(
                         " = {} · for {}{}",

@@ -53,7 +53,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         return no_data(f, area, app);
     }
     let rows = app.request_rows();
-    let mut title = format!("requests · {} of the last {}", rows.len(), inst.recent.len());
+    let mut title = format!(
+        "requests · {} of the last {}",
+        rows.len(),
+        inst.recent.len()
+    );
     if !app.filter().is_empty() {
         title.push_str(&format!(" · filter \"{}\"", app.filter()));
     }

@@ -5,22 +5,18 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table, TableState};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
+use super::overview::draw_spark;
 use super::{col, fit_columns, no_data, section, selected_style, widths, Col};
 use crate::dashboard::tui::app::App;
 use crate::dashboard::tui::fmt;
-use crate::dashboard::tui::judge::{fit, trend};
+use crate::dashboard::tui::judge::trend;
 use crate::dashboard::tui::model::{figure, UpstreamView};
 
 const COLS: [Col; 12] = [
-    Col {
-        title: "ADDRESS",
-        width: 21,
-        keep: 0,
-        fill: true,
-    },
+    col("ADDRESS", 21, 0),
     col("HEALTH", 7, 0),
     col("EJECTED", 26, 3),
     col("IN-FL", 5, 2),
@@ -48,7 +44,9 @@ fn ejected(u: &UpstreamView, wall_ms: u64) -> String {
     match (u.ejected, u.ejected_until_unix_ms) {
         (Some(true), Some(until)) => format!(
             "{} left{}",
-            fmt::age(std::time::Duration::from_millis(until.saturating_sub(wall_ms))),
+            fmt::age(std::time::Duration::from_millis(
+                until.saturating_sub(wall_ms)
+            )),
             u.ejection_reason
                 .as_deref()
                 .map(|r| format!(" {r}"))
@@ -124,10 +122,16 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(block, table_area);
     // The ejection column only for instances that report ejection.
     let reports_ejection = s.upstreams.iter().any(|u| u.ejected.is_some());
+    let longest = rows.iter().map(|u| u.address.len()).max().unwrap_or(0) as u16;
     let cols: Vec<Col> = COLS
         .iter()
         .copied()
         .filter(|c| reports_ejection || c.title != "EJECTED")
+        .map(|c| match c.title {
+            // As wide as the longest address: spare width stays at the right.
+            "ADDRESS" => col(c.title, longest.clamp(7, 40), c.keep),
+            _ => c,
+        })
         .collect();
     let kept = fit_columns(&cols, inner.width);
     let table_rows: Vec<Row> = rows
@@ -160,11 +164,18 @@ fn draw_detail(f: &mut Frame, area: Rect, app: &App, u: &UpstreamView) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let mut lines = vec![Line::from(format!(
-        "since start: {} requests, {} errors, avg {} · last change {} ago · downtime {}",
+        "since start: {} requests, {} errors, avg {} · {} · downtime {}",
         u.requests,
         u.errors,
         fmt::ms(u.avg_response_time_ms),
-        fmt::age_ms(u.last_change_unix_ms, app.wall_ms),
+        if u.last_change_unix_ms == 0 {
+            "never left the rotation".to_owned()
+        } else {
+            format!(
+                "last change {} ago",
+                fmt::age_ms(u.last_change_unix_ms, app.wall_ms)
+            )
+        },
         fmt::span(u.downtime_seconds)
     ))];
     if let Some(reason) = &u.ejection_reason {
@@ -233,10 +244,14 @@ fn draw_detail(f: &mut Frame, area: Rect, app: &App, u: &UpstreamView) {
                 width: inner.width - lw,
                 height: h,
             };
-            let points = fit(data, usize::from(rect.width));
-            f.render_widget(
-                Sparkline::default().data(&points).style(Style::new().fg(*color)),
+            let covered: f64 = d.history.iter().map(|p| p.resolution_seconds()).sum();
+            let window = app.window.seconds() as f64;
+            draw_spark(
+                f,
                 rect,
+                (data, covered, window),
+                None,
+                Style::new().fg(*color),
             );
         }
     }
