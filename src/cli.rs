@@ -114,6 +114,35 @@ mod tests {
     }
 
     #[test]
+    fn top_takes_admins_refresh_once_and_a_token() {
+        let cli = Cli::parse_from([
+            "sightline",
+            "top",
+            "--admin",
+            "http://a:1",
+            "--admin",
+            "http://b:2",
+            "--refresh",
+            "2.5",
+            "--once",
+            "--token",
+            "t0k",
+        ]);
+        match cli.command {
+            Command::Top {
+                admins,
+                refresh,
+                once,
+                token,
+            } => {
+                assert_eq!(admins, ["http://a:1", "http://b:2"]);
+                assert_eq!((refresh, once, token.as_deref()), (2.5, true, Some("t0k")));
+            }
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
     fn error_rate_is_bounded() {
         assert!(Cli::try_parse_from(["sightline", "demo", "--error-rate", "1.5"]).is_err());
     }

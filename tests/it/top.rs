@@ -264,6 +264,19 @@ async fn top_in_tmux_shows_upstreams_and_sparklines_tab_switches_q_exits_0() {
         let line = pane.lines().find(|l| l.starts_with(u.as_str())).unwrap();
         assert!(line.contains(" up ") && line.contains("ok "), "{line}");
     }
+    // A resize to a narrow terminal drops columns, not the program.
+    assert!(tmux
+        .tmux(&["resize-window", "-t", "top", "-x", "40", "-y", "12"])
+        .status
+        .success());
+    let narrow = tmux
+        .wait_for(10, "the narrow upstreams table", |p| {
+            p.lines().all(|l| l.chars().count() <= 40)
+                && p.contains("ADDRESS")
+                && !p.contains("LAST CHECK")
+        })
+        .await;
+    assert!(narrow.contains(upstreams[0].as_str()), "{narrow}");
     tmux.keys(&["q"]);
     let status = tmux.exit_status(10).await;
     assert_eq!(status.as_deref(), Some("0"), "q exits 0");

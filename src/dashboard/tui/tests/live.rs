@@ -218,3 +218,25 @@ async fn figures_agree_with_api_summary_for_the_same_sample() {
         "{row}"
     );
 }
+
+#[tokio::test]
+async fn plain_frame_shows_each_admin_and_unreachable_ones() {
+    let admin = Admin::start(None, "").await;
+    admin.f.feed(4, 200, CacheOutcome::Hit, 2);
+    admin.f.second();
+    let dead = dead_url();
+    let client = AdminClient::new(Duration::from_secs(5), None).unwrap();
+    let (text, ok) =
+        crate::dashboard::tui::plain::frame(&client, &[admin.url.clone(), dead.clone()]).await;
+    assert_eq!(ok, 1);
+    assert!(
+        text.contains(&format!("== {} — healthy", admin.url)),
+        "{text}"
+    );
+    assert!(text.contains("Cache Hit Ratio: 100% (Cache Hits: 4, Cache Misses: 0)"));
+    assert!(text.contains("127.0.0.1:9001"), "{text}");
+    assert!(
+        text.contains(&format!("== {dead} — unreachable: cannot connect")),
+        "{text}"
+    );
+}

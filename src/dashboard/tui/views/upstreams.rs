@@ -210,7 +210,8 @@ fn draw_detail(f: &mut Frame, area: Rect, app: &App, u: &UpstreamView) {
             Color::Red,
         ),
     ];
-    let spark_h = (inner.height.saturating_sub(n) / 3).max(1);
+    // Up to 4 rows each: enough for a shape, and the pane stays readable on tall terminals.
+    let spark_h = (inner.height.saturating_sub(n) / 3).clamp(1, 4);
     for (i, (name, data, color)) in series.iter().enumerate() {
         let y = inner.y + n + i as u16 * spark_h;
         if y >= inner.y + inner.height {
