@@ -126,15 +126,18 @@ pub fn columns(width: usize, covered: f64, window: f64) -> usize {
     ((width as f64 * covered / window).ceil() as usize).clamp(1, width)
 }
 
-/// A series squeezed (mean of equal buckets) or kept to `width` points, newest last, scaled to
-/// integers for the sparkline widget.
+/// A series squeezed (mean of equal buckets) or stretched to exactly `width` points, newest
+/// last, scaled to integers for the sparkline widget.
 pub fn fit(series: &[f64], width: usize) -> Vec<u64> {
     if width == 0 || series.is_empty() {
         return Vec::new();
     }
     let scaled = |v: f64| (v.max(0.0) * 1000.0).round() as u64;
     if series.len() <= width {
-        return series.iter().map(|&v| scaled(v)).collect();
+        // Fewer points than columns (minute samples): each point spans its share of columns.
+        return (0..width)
+            .map(|i| scaled(series[i * series.len() / width]))
+            .collect();
     }
     (0..width)
         .map(|i| {
@@ -210,7 +213,7 @@ mod tests {
         assert_eq!(trend(&[5.0; 20]), Trend::Flat);
         assert_eq!(trend(&[0.0; 20]), Trend::Flat);
         assert_eq!(fit(&[1.0, 2.0, 3.0, 4.0], 2), vec![1500, 3500]);
-        assert_eq!(fit(&[1.0, 2.0], 5), vec![1000, 2000]);
+        assert_eq!(fit(&[1.0, 2.0], 5), vec![1000, 1000, 1000, 2000, 2000]);
         assert!(fit(&[1.0], 0).is_empty());
         assert_eq!(columns(100, 30.0, 300.0), 10);
         assert_eq!(columns(100, 600.0, 300.0), 100);

@@ -32,8 +32,6 @@ pub struct SummaryView {
     pub generated_unix_ms: u64,
     /// Seconds since start.
     pub uptime_seconds: f64,
-    /// Counters since start.
-    pub totals: TotalsView,
     /// Figures over the sliding window.
     pub window: WindowView,
     /// Resident memory, bytes.
@@ -67,16 +65,6 @@ impl SummaryView {
     pub fn memory_mb(&self) -> f64 {
         self.memory_usage_bytes as f64 / (1024.0 * 1024.0)
     }
-}
-
-/// Counters since start.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct TotalsView {
-    /// Finished requests.
-    pub requests: u64,
-    /// 5xx or no response.
-    pub errors: u64,
 }
 
 /// Figures over the sliding window.

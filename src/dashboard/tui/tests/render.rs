@@ -322,6 +322,29 @@ fn newer_fields_show_when_present_and_are_absent_safe() {
     old.view = View::Upstreams;
     assert!(!screen(&draw(&old, 160, 40)).contains("EJECTED"));
 
+    let mut hourly = history(60, |_| 5.0);
+    for p in &mut hourly.samples {
+        p.seconds = 60.0;
+        p.resolution = Some(json!(60));
+    }
+    feed(&mut a, 0, summary(json!({})), Some(hourly));
+    a.view = View::Overview;
+    a.window = crate::dashboard::tui::app::HistoryWindow::Hour;
+    let text = screen(&draw(&a, 120, 40));
+    assert!(
+        text.contains("figures · last 1 h · 1-min samples"),
+        "{text}"
+    );
+    let row = rows(&draw(&a, 120, 40))
+        .into_iter()
+        .find(|r| r.starts_with("req/s"))
+        .unwrap();
+    assert_eq!(
+        row.chars().filter(|&c| is_bar(c)).count(),
+        95,
+        "60 minute samples fill the hour: {row}"
+    );
+
     let minute: crate::dashboard::tui::model::PointView =
         serde_json::from_value(json!({"seconds": 60.0, "resolution": "1m"})).unwrap();
     assert_eq!(minute.resolution_seconds(), 60.0);

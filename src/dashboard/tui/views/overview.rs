@@ -211,7 +211,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Constraint::Fill(1),
     ])
     .areas(area);
-    let title = format!("figures · last {}", app.window.label());
+    let mut title = format!("figures · last {}", app.window.label());
+    // Say the sample resolution the instance answered with (minute samples beyond 5 min).
+    if let Some(res) = inst.history.last().map(PointView::resolution_seconds) {
+        title.push_str(&if res >= 60.0 {
+            format!(" · {}-min samples", figure(res / 60.0))
+        } else {
+            format!(" · {}-s samples", figure(res))
+        });
+    }
     draw_metrics(f, top, &title, &ms, window);
     if mix_h > 0 {
         draw_mix(f, mix, inst, s, window);
