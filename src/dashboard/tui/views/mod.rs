@@ -117,7 +117,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("← →", "previous / next instance"),
     ("Enter", "detail (cluster: show that instance)"),
     ("Esc", "close the detail, clear the filter"),
-    ("/", "filter: 2xx…5xx, hit, miss, stale, bypass, slow, text"),
+    ("/", "filter: 2xx…5xx hit miss stale bypass slow, text"),
     ("p", "pause / resume the request tail"),
     ("a", "acknowledge the selected alert"),
     ("+ / -", "history window: 5 min, 1 h, 24 h"),
