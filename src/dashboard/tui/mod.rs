@@ -82,9 +82,9 @@ pub async fn run_top(opts: TopOptions) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let terminal = ratatui::try_init().context("starting the terminal UI")?;
+    // Raw mode, the alternate screen, and a panic hook that restores the terminal first.
+    let mut terminal = ratatui::try_init().context("starting the terminal UI")?;
     let _restore = Restore;
-    let mut terminal = terminal;
     run_live(&mut terminal, client, &admins, refresh).await
 }
 
