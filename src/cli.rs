@@ -70,6 +70,9 @@ pub enum Command {
         /// Print one plain-text frame and exit.
         #[arg(long)]
         once: bool,
+        /// Bearer token for admin APIs that set `admin.token`.
+        #[arg(long, env = "SIGHTLINE_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -105,6 +108,35 @@ mod tests {
                 assert_eq!(upstreams, 3);
                 assert_eq!(listen.to_string(), "127.0.0.1:8080");
                 assert_eq!(admin.to_string(), "127.0.0.1:9190");
+            }
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn top_takes_admins_refresh_once_and_a_token() {
+        let cli = Cli::parse_from([
+            "sightline",
+            "top",
+            "--admin",
+            "http://a:1",
+            "--admin",
+            "http://b:2",
+            "--refresh",
+            "2.5",
+            "--once",
+            "--token",
+            "t0k",
+        ]);
+        match cli.command {
+            Command::Top {
+                admins,
+                refresh,
+                once,
+                token,
+            } => {
+                assert_eq!(admins, ["http://a:1", "http://b:2"]);
+                assert_eq!((refresh, once, token.as_deref()), (2.5, true, Some("t0k")));
             }
             other => panic!("parsed {other:?}"),
         }

@@ -101,6 +101,7 @@ fn run(command: Command, log_format: LogFormat) -> anyhow::Result<ExitCode> {
             admins,
             refresh,
             once,
+            token,
         } => {
             let refresh = Duration::try_from_secs_f64(refresh)
                 .ok()
@@ -110,7 +111,13 @@ fn run(command: Command, log_format: LogFormat) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("runtime for top")?;
-            rt.block_on(sightline::dashboard::tui::run_top(admins, refresh, once))?;
+            let opts = sightline::dashboard::tui::TopOptions {
+                admins,
+                refresh,
+                once,
+                token,
+            };
+            rt.block_on(sightline::dashboard::tui::run_top(opts))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -176,6 +176,12 @@ pub async fn alerts(State(s): State<AdminState>) -> Response {
     Json(json!({ "active": s.alerts.active(), "history": s.alerts.history() })).into_response()
 }
 
+/// `GET /api/alerts/rules`: the configured rules and thresholds (read-only).
+pub async fn alert_rules(State(s): State<AdminState>) -> Response {
+    let (rules, upstream_down) = s.alerts.rules();
+    Json(json!({ "rules": rules, "upstream_down": upstream_down })).into_response()
+}
+
 /// `POST /api/alerts/{id}/ack`.
 pub async fn ack(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<u64>() else {

@@ -14,6 +14,7 @@
 //! | `GET /api/upstreams/{addr}?duration=60` | one upstream, with its per-second history |
 //! | `GET /api/alerts` | `{"active": [...], "history": [...]}` (history newest first) |
 //! | `POST /api/alerts/{id}/ack` | acknowledges an alert |
+//! | `GET /api/alerts/rules` | `{"rules": [...], "upstream_down": bool}`: configured thresholds |
 //! | `GET /api/requests/recent` | the last 200 requests, newest first |
 //! | `POST /api/cache/purge` | body `{"path": "/x"}` or `{"all": true}` → `{"purged": n}` |
 //! | `GET /` | the web dashboard |
@@ -105,6 +106,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/upstreams/{addr}", get(api::upstream))
         .route("/api/alerts", get(api::alerts))
         .route("/api/alerts/{id}/ack", post(api::ack))
+        .route("/api/alerts/rules", get(api::alert_rules))
         .route("/api/requests/recent", get(api::recent))
         .route("/api/cache/purge", post(api::purge))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin endpoint") })

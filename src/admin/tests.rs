@@ -307,6 +307,26 @@ async fn alerts_list_and_ack() {
 }
 
 #[tokio::test]
+async fn alert_rules_show_the_configured_thresholds() {
+    let a = Admin::start(None, "").await;
+    let (code, v) = a.json("/api/alerts/rules").await;
+    assert_eq!(code, StatusCode::OK);
+    let r = &v["rules"][0];
+    assert_eq!(
+        (&r["name"], &r["metric"], &r["op"], r["threshold"].as_f64()),
+        (
+            &Value::from("high_latency"),
+            &Value::from("avg_response_time_ms"),
+            &Value::from(">"),
+            Some(200.0)
+        )
+    );
+    assert_eq!(r["severity"], "warning");
+    assert_eq!(v["rules"].as_array().unwrap().len(), 1);
+    assert_eq!(v["upstream_down"], true);
+}
+
+#[tokio::test]
 async fn purge_calls_the_cache() {
     let a = Admin::start(None, "").await;
     let (code, v) = a.post("/api/cache/purge", r#"{"path": "/x"}"#).await;

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::rules::{op_symbol, Rule, RuleState, Transition, Watched};
+use super::rules::{op_symbol, Rule, RuleInfo, RuleState, Transition, Watched};
 use super::sink::{AlertEvent, AlertEventKind, AlertRecord, AlertSink};
 use super::webhook::Webhook;
 use crate::config::{AlertMetric, AlertsConfig};
@@ -235,6 +235,13 @@ impl AlertEngine {
         all.sort_by_key(|a| std::cmp::Reverse(a.id));
         all.truncate(HISTORY_LEN);
         all
+    }
+
+    /// The configured rules, in config order, and whether the per-upstream "down" rule is on.
+    pub fn rules(&self) -> (Vec<RuleInfo>, bool) {
+        let st = lock(&self.state);
+        let rules = st.watches.iter().filter_map(|w| w.rule.info()).collect();
+        (rules, self.upstream_down_rule)
     }
 
     /// Acknowledges an alert by id; returns it, or `None` when unknown.

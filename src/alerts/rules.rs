@@ -152,6 +152,43 @@ impl Rule {
     }
 }
 
+/// A configured rule as `GET /api/alerts/rules` shows it (dashboards colour figures by it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RuleInfo {
+    /// Rule name.
+    pub name: String,
+    /// Watched metric (spec §7 name).
+    pub metric: String,
+    /// Comparison symbol.
+    pub op: String,
+    /// Threshold.
+    pub threshold: f64,
+    /// The rule's `for`, seconds.
+    pub for_seconds: f64,
+    /// Severity.
+    pub severity: AlertLevel,
+    /// Requests the window must hold before the rule evaluates.
+    pub min_samples: u64,
+}
+
+impl Rule {
+    /// The published form of a configured rule (`None` for per-upstream rules).
+    pub fn info(&self) -> Option<RuleInfo> {
+        let Watched::Metric(m) = self.watched else {
+            return None;
+        };
+        Some(RuleInfo {
+            name: self.name.clone(),
+            metric: metric_name(m).to_owned(),
+            op: op_symbol(self.op).to_owned(),
+            threshold: self.threshold,
+            for_seconds: self.for_.as_secs_f64(),
+            severity: self.severity,
+            min_samples: self.min_samples,
+        })
+    }
+}
+
 /// Where a rule stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub enum Phase {

@@ -25,3 +25,4 @@ mod harness;
 mod load;
 mod shutdown;
 mod telemetry;
+mod top;
