@@ -124,6 +124,7 @@ fn direct(c: &mut Criterion, name: &str, ratio: f64, whole_path: bool) {
                 attempts: &attempts,
                 error: None,
                 bytes_sent: 100,
+                bytes_received: 0,
                 trace_id: state.trace_id,
                 sampled: state.sampled,
             };

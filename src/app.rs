@@ -14,6 +14,7 @@ use crate::alerts::sink::ConsoleSink;
 use crate::config::Config;
 use crate::dashboard;
 use crate::observe::observatory::{Component, Observatory, ObservatorySettings};
+use crate::observe::snapshot::MetricsSnapshot;
 use crate::proxy::{balance, CacheParts, Sightline};
 use crate::telemetry::clock::{Clock, SystemClock};
 use crate::telemetry::otel::OtelGuard;
@@ -165,11 +166,11 @@ impl App {
             observatory.start(stop_rx.clone());
             engine.start(observatory.clone(), stop_rx.clone());
             if cfg.dashboard.console {
-                dashboard::console::start(
-                    observatory.clone(),
-                    cfg.dashboard.interval,
-                    stop_rx.clone(),
-                );
+                let (obs, alerts) = (observatory.clone(), engine.clone());
+                let view = move || {
+                    MetricsSnapshot::with_alerts(obs.snapshot(), &alerts.published().active)
+                };
+                dashboard::console::start(view, cfg.dashboard.interval, stop_rx.clone());
             }
             let listener =
                 tokio::net::TcpListener::from_std(admin_listener).map_err(StartupError::Runtime)?;

@@ -52,6 +52,10 @@ pub enum Command {
         /// Admin listen address.
         #[arg(long, default_value = "127.0.0.1:9190")]
         admin: SocketAddr,
+        /// Origins take turns failing (one down for 10 s, one slow, one answering 5xx) on a
+        /// 30 s cycle.
+        #[arg(long)]
+        chaos: bool,
     },
     /// Validate a config file: exit 0, or print every error and exit 2.
     Check {
@@ -103,8 +107,10 @@ mod tests {
                 upstreams,
                 listen,
                 admin,
+                chaos,
                 ..
             } => {
+                assert!(!chaos, "--chaos is off by default");
                 assert_eq!(upstreams, 3);
                 assert_eq!(listen.to_string(), "127.0.0.1:8080");
                 assert_eq!(admin.to_string(), "127.0.0.1:9190");
@@ -145,5 +151,7 @@ mod tests {
     #[test]
     fn error_rate_is_bounded() {
         assert!(Cli::try_parse_from(["sightline", "demo", "--error-rate", "1.5"]).is_err());
+        let chaos = Cli::parse_from(["sightline", "demo", "--chaos"]);
+        assert!(matches!(chaos.command, Command::Demo { chaos: true, .. }));
     }
 }

@@ -2,18 +2,21 @@
 //!
 //! # Layout
 //! ```text
-//! config  ──►  proxy (request path)  ──►  telemetry (record once)  ──►  observe  ──►  admin / dashboards / alerts
+//! config  ──►  proxy (request path)  ──►  telemetry (record once)  ──►  observe  ──►  admin / stream / dashboards / alerts
 //!              cache lookup → balancer      live counters, spans         snapshot,     read a snapshot, never
-//!              → upstream → cache fill                                    history       the request path
+//!              → upstream → cache fill                                    history,      the request path; alerts
+//!                                                                         summary,      publish their own list
+//!                                                                         formatting    and readers combine it
 //! ```
 //! A module uses only modules to its left.
 //!
 //! - [`config`]: TOML → validated types.
 //! - [`proxy`]: the pingora `ProxyHttp` implementation, the moka-backed cache, the balancer.
 //! - [`telemetry`]: per-request records, live counters, trace context; OpenTelemetry export.
-//! - [`observe`]: the read model: the observatory, the per-second history and the
-//!   `MetricsSnapshot` everything on the right reads.
-//! - [`admin`]: the admin HTTP API (`/health`, `/metrics`, `/api/*`, the web dashboard).
+//! - [`observe`]: the read model: the observatory, the one-second and one-minute history, the
+//!   `MetricsSnapshot` everything on the right reads, the summary/health shapes and formatting.
+//! - [`admin`]: the admin HTTP API (`/health`, `/metrics`, `/api/*`, the `/api/stream` event
+//!   stream, the web dashboard).
 //! - [`alerts`]: alert rules over snapshots, console lines, history, webhook.
 //! - [`dashboard`]: the text dashboard, its console printer, and `sightline top`.
 //! - [`demo`]: built-in demo origin servers.

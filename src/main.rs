@@ -93,8 +93,17 @@ fn run(command: Command, log_format: LogFormat) -> anyhow::Result<ExitCode> {
             error_rate,
             listen,
             admin,
+            chaos,
         } => {
-            run_demo(upstreams, latency_ms, error_rate, listen, admin, log_format)?;
+            let demo = DemoArgs {
+                upstreams,
+                latency_ms,
+                error_rate,
+                listen,
+                admin,
+                chaos,
+            };
+            run_demo(demo, log_format)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Top {
@@ -132,15 +141,26 @@ fn render_errors(path: &std::path::Path, errs: &config::ConfigErrors) -> String 
     )
 }
 
-/// `sightline demo`: demo origins on loopback, the default config pointed at them.
-fn run_demo(
+/// The `sightline demo` arguments.
+struct DemoArgs {
     upstreams: u16,
     latency_ms: u64,
     error_rate: f64,
     listen: std::net::SocketAddr,
     admin: std::net::SocketAddr,
-    log_format: LogFormat,
-) -> anyhow::Result<()> {
+    chaos: bool,
+}
+
+/// `sightline demo`: demo origins on loopback, the default config pointed at them.
+fn run_demo(args: DemoArgs, log_format: LogFormat) -> anyhow::Result<()> {
+    let DemoArgs {
+        upstreams,
+        latency_ms,
+        error_rate,
+        listen,
+        admin,
+        chaos,
+    } = args;
     let mut cfg = config::parse("", &|k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("demo defaults")?;
@@ -157,11 +177,17 @@ fn run_demo(
     let origins = origins_rt
         .block_on(async {
             let mut v = Vec::new();
+            let start = std::time::Instant::now();
             for i in 0..upstreams {
                 let opts = DemoOptions {
                     latency: Duration::from_millis(latency_ms),
                     error_rate,
                     name: format!("origin-{}", i + 1),
+                    chaos: chaos.then_some(demo::chaos::Chaos {
+                        start,
+                        index: i as usize,
+                        count: upstreams as usize,
+                    }),
                 };
                 v.push(demo::spawn_origin("127.0.0.1:0".parse().expect("literal"), opts).await?);
             }
@@ -170,6 +196,11 @@ fn run_demo(
         .context("starting demo origins")?;
     cfg.upstreams.servers = origins.iter().map(|o| o.local_addr()).collect();
     print_demo_banner(&cfg, &origins);
+    if chaos {
+        println!(
+            "  chaos          on: origins take turns being down, slow and failing (30 s cycle)"
+        );
+    }
     serve(cfg, log_format)?;
     drop(origins);
     origins_rt.shutdown_timeout(Duration::from_secs(1));

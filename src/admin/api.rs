@@ -7,52 +7,26 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
-use super::health::{self, HealthStatus};
 use super::{error, prometheus, AdminState};
 use crate::dashboard::text::render;
+use crate::observe::history::{resolution_for, MINUTES_KEPT};
 use crate::observe::snapshot::MetricsSnapshot;
-use crate::telemetry::recent::RequestInfo;
+use crate::observe::summary::{self, HealthStatus, LinkedRequest};
+
+// Re-exported only so `dashboard/tui.rs` (rewritten on another branch) still builds; everything
+// else imports it from `observe::summary`. Remove once the TUI does too.
+#[doc(hidden)]
+pub use crate::observe::summary::Summary;
 
 /// `duration` when the query has none, seconds.
 const DEFAULT_DURATION: u64 = 60;
 /// The longest `duration` accepted, seconds (answers hold what history keeps).
 const MAX_DURATION: u64 = 86_400;
-
-/// A request with its Jaeger link.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LinkedRequest {
-    /// The request.
-    #[serde(flatten)]
-    pub request: RequestInfo,
-    /// `{jaeger_ui_url}/trace/{trace_id}` when both are known.
-    pub trace_url: Option<String>,
-}
-
-/// `GET /api/summary`: every current figure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    /// `/health`'s overall status.
-    pub status: HealthStatus,
-    /// The snapshot's figures, at the top level.
-    #[serde(flatten)]
-    pub snapshot: MetricsSnapshot,
-    /// The 10 slowest requests in the window, slowest first, with trace links.
-    pub slowest: Vec<LinkedRequest>,
-    /// The Jaeger UI, when configured.
-    pub jaeger_ui_url: Option<String>,
-}
-
-fn link(state: &AdminState, request: RequestInfo) -> LinkedRequest {
-    LinkedRequest {
-        trace_url: state.trace_link(request.trace_id.as_deref()),
-        request,
-    }
-}
 
 /// Reads `duration` (whole seconds, 1..=86400) from a query string.
 fn duration_param(query: Option<&str>) -> Result<Duration, String> {
@@ -75,14 +49,9 @@ fn duration_param(query: Option<&str>) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-/// `GET /`: the web dashboard.
-pub async fn web_page() -> Html<&'static str> {
-    Html(include_str!("web/index.html"))
-}
-
 /// `GET /health`.
 pub async fn health(State(s): State<AdminState>) -> Response {
-    let body = health::body(&s.observatory.snapshot());
+    let body = summary::body(&s.snapshot());
     let code = match body.status {
         HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::OK,
@@ -92,32 +61,22 @@ pub async fn health(State(s): State<AdminState>) -> Response {
 
 /// `GET /dashboard`.
 pub async fn dashboard(State(s): State<AdminState>) -> Response {
-    let text = render(&s.observatory.snapshot());
+    let text = render(&s.snapshot());
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
 /// `GET /metrics`.
 pub async fn metrics(State(s): State<AdminState>) -> Response {
-    let text = prometheus::render(&s.observatory.snapshot());
+    let text = prometheus::render(&s.snapshot());
     ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response()
 }
 
 /// `GET /api/summary`.
 pub async fn summary(State(s): State<AdminState>) -> Json<Summary> {
-    let snap = s.observatory.snapshot();
-    let slowest = snap
-        .window
-        .slowest
-        .iter()
-        .cloned()
-        .map(|r| link(&s, r))
-        .collect();
-    Json(Summary {
-        status: health::status(&snap),
-        snapshot: MetricsSnapshot::clone(&snap),
-        slowest,
-        jaeger_ui_url: (!s.jaeger_ui_url.is_empty()).then(|| s.jaeger_ui_url.to_string()),
-    })
+    Json(Summary::new(
+        MetricsSnapshot::clone(&s.snapshot()),
+        &s.links,
+    ))
 }
 
 /// `GET /api/metrics/history?duration=60`.
@@ -126,10 +85,13 @@ pub async fn history(State(s): State<AdminState>, RawQuery(q): RawQuery) -> Resp
         Ok(d) => d,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
+    let samples = s.observatory.history(span);
     Json(json!({
         "duration_seconds": span.as_secs(),
+        "resolution_seconds": resolution_for(span),
         "kept_seconds": s.observatory.history_capacity(),
-        "samples": s.observatory.history(span),
+        "kept_minutes": MINUTES_KEPT,
+        "samples": samples,
     }))
     .into_response()
 }
@@ -191,10 +153,7 @@ pub async fn ack(State(s): State<AdminState>, Path(id): Path<String>) -> Respons
         );
     };
     match s.alerts.ack(id) {
-        Some(alert) => {
-            s.observatory.set_alerts(s.alerts.active_brief());
-            Json(json!({ "alert": alert })).into_response()
-        }
+        Some(alert) => Json(json!({ "alert": alert })).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no alert {id}")),
     }
 }
@@ -205,7 +164,7 @@ pub async fn recent(State(s): State<AdminState>) -> Response {
         .observatory
         .recent_requests()
         .into_iter()
-        .map(|r| link(&s, r))
+        .map(|r| s.links.link(r))
         .collect();
     Json(json!({ "requests": list })).into_response()
 }

@@ -5,10 +5,10 @@
 //! # Routes
 //! | route | answer |
 //! |---|---|
-//! | `GET /health` | [`health::HealthBody`]; 200 healthy/degraded, 503 unhealthy; never needs the token |
+//! | `GET /health` | [`HealthBody`](crate::observe::summary::HealthBody); 200 healthy/degraded, 503 unhealthy; never needs the token |
 //! | `GET /dashboard` | the text dashboard (`text/plain`) |
 //! | `GET /metrics` | Prometheus text exposition |
-//! | `GET /api/summary` | [`api::Summary`]: the snapshot, health status, 10 slowest requests with trace links |
+//! | `GET /api/summary` | [`Summary`](crate::observe::summary::Summary): the snapshot, health status, 10 slowest requests with trace links |
 //! | `GET /api/metrics/history?duration=60` | per-second samples, newest last |
 //! | `GET /api/upstreams` | every upstream's state and traffic |
 //! | `GET /api/upstreams/{addr}?duration=60` | one upstream, with its per-second history |
@@ -17,14 +17,19 @@
 //! | `GET /api/alerts/rules` | `{"rules": [...], "upstream_down": bool}`: configured thresholds |
 //! | `GET /api/requests/recent` | the last 200 requests, newest first |
 //! | `POST /api/cache/purge` | body `{"path": "/x"}` or `{"all": true}` → `{"purged": n}` |
-//! | `GET /` | the web dashboard |
+//! | `GET /api/stream` | server-sent events: a hello, then one message per sample ([`stream`]) |
+//! | `GET /`, `GET /web/{file}` | the web dashboard and its scripts ([`web`]) |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 for bad parameters or bodies, 401 without the bearer
-//! token (when `admin.token` is set), 404 for unknown paths or ids.
+//! token (when `admin.token` is set; `/health` and the page files never need it), 404 for unknown paths or ids. `GET /api/stream` also takes
+//! the token as `?access_token=TOKEN` (RFC 6750 §2.3), because a browser's `EventSource` cannot
+//! send headers; only that read-only route does, so a token in a URL can never authorise a change.
 
 pub mod api;
-pub mod health;
+pub mod conn;
 pub mod prometheus;
+pub mod stream;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -39,6 +44,8 @@ use axum::{Json, Router};
 use crate::alerts::AlertEngine;
 use crate::config::Config;
 use crate::observe::observatory::Observatory;
+use crate::observe::snapshot::MetricsSnapshot;
+use crate::observe::summary::TraceLinks;
 
 /// Removes entries from the response cache (implemented by the proxy's cache).
 pub trait CachePurger: Send + Sync {
@@ -59,8 +66,10 @@ pub struct AdminState {
     pub purger: Option<Arc<dyn CachePurger>>,
     /// `admin.token`: required as `Authorization: Bearer TOKEN` on all but `/health`.
     pub token: Option<Arc<str>>,
-    /// `telemetry.jaeger_ui_url` without a trailing slash (empty: no trace links).
-    pub jaeger_ui_url: Arc<str>,
+    /// Where trace ids link to (`telemetry.jaeger_ui_url`).
+    pub links: Arc<TraceLinks>,
+    /// Fans the per-sample message out to `GET /api/stream` clients.
+    pub stream: Arc<stream::StreamHub>,
 }
 
 impl AdminState {
@@ -76,14 +85,14 @@ impl AdminState {
             alerts,
             purger,
             token: cfg.admin.token.as_deref().map(Arc::from),
-            jaeger_ui_url: Arc::from(cfg.telemetry.jaeger_ui_url.trim_end_matches('/')),
+            links: Arc::new(TraceLinks::new(&cfg.telemetry.jaeger_ui_url)),
+            stream: Arc::default(),
         }
     }
 
-    /// The Jaeger UI link for a trace id, when configured.
-    pub fn trace_link(&self, trace_id: Option<&str>) -> Option<String> {
-        let id = trace_id?;
-        (!self.jaeger_ui_url.is_empty()).then(|| format!("{}/trace/{id}", self.jaeger_ui_url))
+    /// The latest snapshot with the alerts firing now combined in.
+    pub fn snapshot(&self) -> Arc<MetricsSnapshot> {
+        MetricsSnapshot::with_alerts(self.observatory.snapshot(), &self.alerts.published().active)
     }
 }
 
@@ -96,7 +105,8 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 /// The admin router with every route, the token check and the JSON 404.
 pub fn router(state: AdminState) -> Router {
     Router::new()
-        .route("/", get(api::web_page))
+        .route("/", get(web::page))
+        .route("/web/{file}", get(web::script))
         .route("/health", get(api::health))
         .route("/dashboard", get(api::dashboard))
         .route("/metrics", get(api::metrics))
@@ -109,6 +119,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/alerts/rules", get(api::alert_rules))
         .route("/api/requests/recent", get(api::recent))
         .route("/api/cache/purge", post(api::purge))
+        .route("/api/stream", get(stream::stream))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -117,15 +128,24 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Serves the admin API on `listener` until `shutdown` resolves.
+/// Serves the admin API on `listener` until `shutdown` resolves (which also ends every stream,
+/// so the graceful shutdown does not wait on them).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let hub = stream::StreamHub::start(state.clone(), stopped);
+    let signal = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let served = axum::serve(conn::AdminListener(listener), router(state))
+        .with_graceful_shutdown(signal)
+        .await;
+    hub.abort();
+    served
 }
 
 /// Compares without an early exit, so the time taken says nothing about the token.
@@ -145,12 +165,35 @@ fn bearer(req: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// `?access_token=` on `GET /api/stream` only (see the module docs for why).
+fn query_token(req: &Request) -> Option<String> {
+    if req.uri().path() != "/api/stream" {
+        return None;
+    }
+    let raw = req
+        .uri()
+        .query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("access_token="))?;
+    let decoded = percent_encoding::percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    Some(decoded)
+}
+
 async fn require_token(State(state): State<AdminState>, req: Request, next: Next) -> Response {
     let Some(token) = state.token.as_deref() else {
         return next.run(req).await;
     };
-    if req.uri().path() == "/health"
-        || bearer(&req).is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
+    let matches = |t: &str| constant_time_eq(t.as_bytes(), token.as_bytes());
+    // `/health` is for probes; `/` is the static page shell, which holds no figures and must
+    // load before it can send the token it reads from `#token=`.
+    let path = req.uri().path();
+    if matches!(path, "/health" | "/")
+        || path.starts_with("/web/")
+        || bearer(&req).is_some_and(matches)
+        || query_token(&req).is_some_and(|t| matches(&t))
     {
         return next.run(req).await;
     }

@@ -9,9 +9,22 @@ use serde_json::Value;
 use super::prometheus::check;
 use super::*;
 use crate::alerts::engine::tests::{config as alerts_config, latency_rule, VecSink};
+use crate::config::{AlertMetric, AlertOp, AlertRule, Severity};
 use crate::observe::observatory::tests::Fixture;
-use crate::observe::snapshot::{ActiveAlert, AlertLevel};
 use crate::telemetry::record::CacheOutcome;
+
+/// A critical rule: any error in the window.
+fn errors_rule() -> AlertRule {
+    AlertRule {
+        name: "errors".into(),
+        metric: AlertMetric::ErrorRatePercent,
+        op: AlertOp::Gt,
+        threshold: 0.0,
+        for_: Duration::ZERO,
+        severity: Severity::Critical,
+        min_samples: 0,
+    }
+}
 
 #[derive(Default)]
 struct FakePurger(Mutex<Vec<String>>);
@@ -31,16 +44,17 @@ impl CachePurger for FakePurger {
 pub(crate) struct Admin {
     pub(crate) url: String,
     pub(crate) f: Fixture,
-    engine: Arc<AlertEngine>,
+    pub(crate) engine: Arc<AlertEngine>,
     purger: Arc<FakePurger>,
     http: reqwest::Client,
+    stopper: tokio::sync::watch::Sender<bool>,
 }
 
 impl Admin {
     pub(crate) async fn start(token: Option<&str>, jaeger: &str) -> Admin {
         let f = Fixture::new(2, Duration::from_secs(10));
         let engine = AlertEngine::new(
-            &alerts_config(vec![latency_rule(0)], true),
+            &alerts_config(vec![latency_rule(0), errors_rule()], true),
             f.clock.clone(),
             Arc::new(VecSink::default()),
         );
@@ -56,14 +70,24 @@ impl Admin {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, state, std::future::pending()));
+        let (stopper, mut stopped) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        tokio::spawn(serve(listener, state, shutdown));
         Admin {
             url,
             f,
             engine,
             purger,
             http: reqwest::Client::new(),
+            stopper,
         }
+    }
+
+    /// Shuts the admin server down.
+    pub(crate) fn stop(&self) {
+        let _ = self.stopper.send(true);
     }
 
     async fn get(&self, path: &str) -> (StatusCode, String) {
@@ -123,12 +147,9 @@ async fn health_reports_healthy_degraded_unhealthy() {
     a.f.obs.board().set_healthy(0, true);
     a.f.obs.board().set_healthy(1, true);
     a.f.second();
-    a.f.obs.set_alerts(vec![ActiveAlert {
-        id: 1,
-        name: "errors".into(),
-        severity: AlertLevel::Critical,
-        ..Default::default()
-    }]);
+    a.f.feed(1, 503, CacheOutcome::Bypass, 1);
+    a.f.second();
+    a.engine.evaluate(&a.f.obs.snapshot());
     let (code, v) = a.json("/health").await;
     assert_eq!(
         (code, v["alerts"]["active"].as_u64()),
@@ -140,7 +161,18 @@ async fn health_reports_healthy_degraded_unhealthy() {
 async fn token_guards_everything_but_health() {
     let a = Admin::start(Some("s3cret"), "").await;
     assert_eq!(a.get("/health").await.0, StatusCode::OK);
-    for path in ["/api/summary", "/metrics", "/dashboard", "/", "/nope"] {
+    assert_eq!(
+        a.get("/").await.0,
+        StatusCode::OK,
+        "the page shell holds no figures"
+    );
+    for path in [
+        "/api/summary",
+        "/metrics",
+        "/dashboard",
+        "/api/stream",
+        "/nope",
+    ] {
         assert_eq!(a.get(path).await.0, StatusCode::UNAUTHORIZED, "{path}");
     }
     let with = |token: &str| {
@@ -253,9 +285,22 @@ async fn history_and_upstreams_validate_parameters() {
     assert_eq!(code, StatusCode::OK);
     assert_eq!(v["samples"].as_array().unwrap().len(), 5);
     assert_eq!(v["samples"][4]["requests"], 2);
+    assert_eq!(v["resolution_seconds"], 1);
+    assert_eq!(v["samples"][4]["resolution_seconds"], 1);
     let (code, v) = a.json("/api/metrics/history?duration=abc").await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(v["error"].as_str().unwrap().contains("duration"));
+    // Past 300 s: one-minute samples (two minutes of seconds make at least one closed minute).
+    for _ in 0..120 {
+        a.f.second();
+    }
+    let (_, v) = a.json("/api/metrics/history?duration=301").await;
+    assert_eq!(
+        (v["resolution_seconds"].as_u64(), v["kept_minutes"].as_u64()),
+        (Some(60), Some(1440))
+    );
+    let minutes = v["samples"].as_array().unwrap();
+    assert!(!minutes.is_empty() && minutes.iter().all(|m| m["resolution_seconds"] == 60));
 
     let (_, v) = a.json("/api/upstreams").await;
     assert_eq!(v["upstreams"][1]["address"], "127.0.0.1:9002");
@@ -295,7 +340,12 @@ async fn alerts_list_and_ack() {
         (code, &v["alert"]["acknowledged"]),
         (StatusCode::OK, &Value::Bool(true))
     );
-    assert!(a.f.obs.snapshot().alerts[0].acknowledged);
+    assert!(a.engine.published().active[0].acknowledged);
+    let (_, sum) = a.json("/api/summary").await;
+    assert_eq!(
+        sum["alerts"][0]["acknowledged"], true,
+        "readers combine the engine's list"
+    );
     assert_eq!(
         a.post("/api/alerts/999/ack", "").await.0,
         StatusCode::NOT_FOUND
@@ -358,5 +408,21 @@ async fn web_page_is_served() {
         .unwrap()
         .starts_with("text/html"));
     let text = r.text().await.unwrap();
-    assert!(text.contains("<canvas") && text.contains("/api/summary"));
+    assert!(text.contains("<canvas") && text.contains("/web/app.js"));
+    let js = a
+        .http
+        .get(format!("{}/web/app.js", a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), StatusCode::OK);
+    assert!(js.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(
+        js.text().await.unwrap().contains("/api/stream"),
+        "fed by the stream"
+    );
+    assert_eq!(a.get("/web/nope.js").await.0, StatusCode::NOT_FOUND);
 }

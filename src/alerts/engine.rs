@@ -1,6 +1,10 @@
 //! The alert engine: evaluates every rule over each new snapshot, prints one line per firing or
 //! resolving (plus a `tracing` warning), keeps the active alerts and the last 100, and hands
 //! transitions to the webhook without ever waiting for it.
+//!
+//! It only reads the observatory. What it concludes it publishes itself ([`PublishedAlerts`],
+//! after every evaluation and acknowledgement); readers combine that list with the
+//! observatory's snapshot ([`MetricsSnapshot::with_alerts`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -10,23 +14,16 @@ use super::rules::{op_symbol, Rule, RuleInfo, RuleState, Transition, Watched};
 use super::sink::{AlertEvent, AlertEventKind, AlertRecord, AlertSink};
 use super::webhook::Webhook;
 use crate::config::{AlertMetric, AlertsConfig};
+use crate::observe::format::one_decimal;
 use crate::observe::observatory::{shutdown_requested, Observatory, Shutdown};
 use crate::observe::snapshot::{alert_label, ActiveAlert, MetricsSnapshot};
 use crate::telemetry::clock::{unix_ms, Clock};
+use tokio::sync::watch;
 
 /// Alerts kept in the history.
 pub const HISTORY_LEN: usize = 100;
 /// Trace ids listed on a latency alert.
 const TRACE_IDS: usize = 5;
-
-/// A number as alert lines show it: whole numbers bare, others with one decimal.
-fn shown(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
-}
 
 fn whole_secs(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
@@ -46,6 +43,16 @@ struct State {
     resolved: VecDeque<AlertRecord>,
 }
 
+/// What the engine publishes for readers, after every evaluation and acknowledgement.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PublishedAlerts {
+    /// `generated_unix_ms` of the last snapshot evaluated (0: none yet), so a reader can wait
+    /// until the alerts of the snapshot it holds are settled.
+    pub evaluated_unix_ms: u64,
+    /// Alerts firing now, oldest first, as snapshots show them.
+    pub active: Vec<ActiveAlert>,
+}
+
 /// Evaluates rules over snapshots; the source of `/api/alerts`.
 pub struct AlertEngine {
     cooldown: Duration,
@@ -54,6 +61,7 @@ pub struct AlertEngine {
     sink: Arc<dyn AlertSink>,
     webhook: Option<Webhook>,
     state: Mutex<State>,
+    published: watch::Sender<Arc<PublishedAlerts>>,
 }
 
 impl std::fmt::Debug for AlertEngine {
@@ -93,11 +101,31 @@ impl AlertEngine {
                 active: Vec::new(),
                 resolved: VecDeque::with_capacity(HISTORY_LEN),
             }),
+            published: watch::Sender::new(Arc::default()),
         })
     }
 
+    /// The alerts as last published (lock-free for practical purposes: a cloned `Arc`).
+    pub fn published(&self) -> Arc<PublishedAlerts> {
+        Arc::clone(&self.published.borrow())
+    }
+
+    /// A receiver woken by every publication.
+    pub fn watch_published(&self) -> watch::Receiver<Arc<PublishedAlerts>> {
+        self.published.subscribe()
+    }
+
+    /// Publishes the active list (called with the state locked, so publications keep order).
+    fn publish(&self, st: &State, evaluated_unix_ms: u64) {
+        let active = st.active.iter().map(AlertRecord::brief).collect();
+        self.published.send_replace(Arc::new(PublishedAlerts {
+            evaluated_unix_ms,
+            active,
+        }));
+    }
+
     /// Spawns the evaluation loop: once per new snapshot (every second), publishing the
-    /// firing alerts back into the observatory's snapshots.
+    /// firing alerts after each.
     pub fn start(
         self: &Arc<Self>,
         obs: Arc<Observatory>,
@@ -105,6 +133,7 @@ impl AlertEngine {
     ) -> tokio::task::JoinHandle<()> {
         let me = Arc::clone(self);
         let mut snapshots = obs.subscribe();
+        drop(obs);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -114,7 +143,6 @@ impl AlertEngine {
                         }
                         let snap = Arc::clone(&snapshots.borrow_and_update());
                         me.evaluate(&snap);
-                        obs.set_alerts(me.active_brief());
                     }
                     _ = shutdown_requested(&mut shutdown) => break,
                 }
@@ -195,6 +223,7 @@ impl AlertEngine {
                     }
                 }
             }
+            self.publish(st, snap.generated_unix_ms);
         }
         for e in &events {
             tracing::warn!(
@@ -217,15 +246,6 @@ impl AlertEngine {
     /// Alerts firing now, oldest first.
     pub fn active(&self) -> Vec<AlertRecord> {
         lock(&self.state).active.clone()
-    }
-
-    /// Alerts firing now, as snapshots show them.
-    pub fn active_brief(&self) -> Vec<ActiveAlert> {
-        lock(&self.state)
-            .active
-            .iter()
-            .map(AlertRecord::brief)
-            .collect()
     }
 
     /// The last [`HISTORY_LEN`] alerts (firing and resolved), newest first.
@@ -258,7 +278,10 @@ impl AlertEngine {
             rec.acknowledged = true;
             rec.acknowledged_unix_ms = Some(at);
         }
-        Some(rec.clone())
+        let rec = rec.clone();
+        let evaluated = self.published.borrow().evaluated_unix_ms;
+        self.publish(st, evaluated);
+        Some(rec)
     }
 }
 
@@ -268,7 +291,7 @@ fn fired(rule: &Rule, id: u64, value: f64, wall: u64, snap: &MetricsSnapshot) ->
         "ALERT FIRING {} {label}: {}={} {} {} for {}",
         rule.severity.as_str(),
         rule.watched.name(),
-        shown(value),
+        one_decimal(value),
         op_symbol(rule.op),
         rule.threshold,
         whole_secs(rule.for_),

@@ -148,7 +148,7 @@ fn upstream_down_warns_per_upstream() {
         run_for(&e, &clock, &sink, &s, 3),
         ["ALERT FIRING warning upstream_down(127.0.0.1:9002): upstream_healthy=0 < 1 for 0s"]
     );
-    let brief = e.active_brief();
+    let brief = e.published().active.clone();
     assert_eq!(brief[0].target.as_deref(), Some("127.0.0.1:9002"));
     s.upstreams[1].healthy = true;
     assert_eq!(
@@ -163,7 +163,7 @@ fn ack_marks_the_alert() {
     run_for(&e, &clock, &sink, &with_latency(300.0), 1);
     let id = e.active()[0].id;
     assert!(e.ack(id).unwrap().acknowledged);
-    assert!(e.active_brief()[0].acknowledged);
+    assert!(e.published().active[0].acknowledged);
     assert!(e.ack(id + 100).is_none());
 }
 
@@ -183,7 +183,7 @@ fn history_keeps_the_last_hundred_newest_first() {
 }
 
 #[tokio::test]
-async fn running_engine_publishes_alerts_into_snapshots() {
+async fn running_engine_publishes_its_alerts() {
     use crate::observe::observatory::tests::Fixture;
     use crate::telemetry::record::CacheOutcome;
 
@@ -191,17 +191,25 @@ async fn running_engine_publishes_alerts_into_snapshots() {
     let sink = Arc::new(VecSink::default());
     let e = AlertEngine::new(&config(vec![latency_rule(0)], true), f.clock.clone(), sink);
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let mut published = e.watch_published();
     let task = e.start(f.obs.clone(), shutdown);
     f.feed(10, 200, CacheOutcome::Miss, 500);
     f.second();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while f.obs.snapshot().alerts.is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "alert never published"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(f.obs.snapshot().alerts[0].name, "high_latency");
+    let generated = f.obs.snapshot().generated_unix_ms;
+    let got = tokio::time::timeout(
+        Duration::from_secs(5),
+        published.wait_for(|p| p.evaluated_unix_ms == generated),
+    )
+    .await
+    .expect("the sampled snapshot is evaluated and published")
+    .unwrap()
+    .clone();
+    assert_eq!(got.active[0].name, "high_latency");
+    assert!(
+        f.obs.snapshot().alerts.is_empty(),
+        "the observatory's snapshot stays the engine's input, never its output"
+    );
+    let combined = MetricsSnapshot::with_alerts(f.obs.snapshot(), &got.active);
+    assert_eq!(combined.alerts, got.active);
     task.abort();
 }

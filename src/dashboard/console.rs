@@ -4,11 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::text::render;
-use crate::observe::observatory::{shutdown_requested, Observatory, Shutdown};
+use crate::observe::observatory::{shutdown_requested, Shutdown};
+use crate::observe::snapshot::MetricsSnapshot;
 
-/// Spawns the printer (call only when `dashboard.console` is on).
+/// Spawns the printer (call only when `dashboard.console` is on); `view` yields the snapshot to
+/// print (the observatory's, with the alert engine's alerts combined in).
 pub fn start(
-    obs: Arc<Observatory>,
+    view: impl Fn() -> Arc<MetricsSnapshot> + Send + 'static,
     interval: Duration,
     mut shutdown: Shutdown,
 ) -> tokio::task::JoinHandle<()> {
@@ -19,7 +21,7 @@ pub fn start(
         every.tick().await;
         loop {
             tokio::select! {
-                _ = every.tick() => print!("{}", render(&obs.snapshot())),
+                _ = every.tick() => print!("{}", render(&view())),
                 _ = shutdown_requested(&mut shutdown) => break,
             }
         }

@@ -1,5 +1,4 @@
-//! The text dashboard (spec §7): a pure function of a snapshot, plus the uptime wording shared
-//! with `/health`.
+//! The text dashboard (spec §7): a pure function of a snapshot.
 //!
 //! Rates, averages and the error rate are over `dashboard.window`; hit and miss counts, and the
 //! hit ratio printed next to them, are since start. A stale entry counts as a miss (it cost an
@@ -7,7 +6,13 @@
 
 use std::fmt::Write;
 
+use crate::observe::format::{one_decimal, uptime_long};
 use crate::observe::snapshot::MetricsSnapshot;
+
+// Re-exported only so `dashboard/tui.rs` (rewritten on another branch) still builds; new code
+// imports it from `observe::format`.
+#[doc(hidden)]
+pub use crate::observe::format::figure;
 
 const RULE: &str = "-----------------------------------";
 
@@ -76,72 +81,6 @@ fn alerts_line(s: &MetricsSnapshot) -> String {
         .map(|a| format!("{} [{}]", a.label(), a.severity.as_str()))
         .collect();
     format!("{} ({})", s.alerts.len(), names.join(", "))
-}
-
-/// A figure as people read it: whole numbers from 10 up, one decimal below (no trailing `.0`).
-pub fn figure(v: f64) -> String {
-    if v >= 10.0 {
-        format!("{v:.0}")
-    } else if v > 0.0 && v < 0.1 {
-        // Cache hits take tens of microseconds: "0 ms" would hide them.
-        format!("{v:.2}")
-    } else {
-        one_decimal(v)
-    }
-}
-
-/// One decimal without a trailing `.0`.
-pub fn one_decimal(v: f64) -> String {
-    let s = format!("{v:.1}");
-    s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
-}
-
-fn plural(n: u64, unit: &str) -> String {
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
-    }
-}
-
-/// The dashboard's uptime: "2 days, 4 hours, 12 minutes", "4 hours, 0 minutes", "12 minutes",
-/// or "42 seconds" in the first minute.
-pub fn uptime_long(seconds: f64) -> String {
-    let s = seconds.max(0.0) as u64;
-    let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
-    if d > 0 {
-        format!(
-            "{}, {}, {}",
-            plural(d, "day"),
-            plural(h, "hour"),
-            plural(m, "minute")
-        )
-    } else if h > 0 {
-        format!("{}, {}", plural(h, "hour"), plural(m, "minute"))
-    } else if m > 0 {
-        plural(m, "minute")
-    } else {
-        plural(s, "second")
-    }
-}
-
-/// `/health`'s uptime: the two largest units from the first non-zero one ("2 days 4 hours",
-/// "5 minutes 3 seconds", "42 seconds").
-pub fn uptime_short(seconds: f64) -> String {
-    let s = seconds.max(0.0) as u64;
-    let parts = [
-        (s / 86_400, "day"),
-        (s % 86_400 / 3_600, "hour"),
-        (s % 3_600 / 60, "minute"),
-        (s % 60, "second"),
-    ];
-    let first = parts.iter().position(|p| p.0 > 0).unwrap_or(3);
-    parts[first..]
-        .iter()
-        .take(2)
-        .map(|&(n, unit)| plural(n, unit))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -216,26 +155,10 @@ Active Alerts: none
         let out = render(&s);
         assert!(out.contains("Requests per second: 2.5\n"), "{out}");
         assert!(out.contains("Average Response Time: 0.4 ms"), "{out}");
-        assert_eq!(figure(0.042), "0.04");
-        assert_eq!(figure(0.0), "0");
         assert!(out.contains("Error Rate: 0%\n"), "{out}");
         assert!(out.contains("Upstreams: 2/3 healthy\n"), "{out}");
         assert!(out.contains(
             "Active Alerts: 2 (high_latency [warning], upstream_down(127.0.0.1:9002) [warning])\n"
         ));
-    }
-
-    #[test]
-    fn uptime_wording() {
-        assert_eq!(uptime_long(0.0), "0 seconds");
-        assert_eq!(uptime_long(59.9), "59 seconds");
-        assert_eq!(uptime_long(61.0), "1 minute");
-        assert_eq!(uptime_long(3_600.0), "1 hour, 0 minutes");
-        assert_eq!(uptime_long(86_400.0 + 60.0), "1 day, 0 hours, 1 minute");
-        assert_eq!(uptime_short(187_200.0), "2 days 4 hours");
-        assert_eq!(uptime_short(86_400.0 + 59.0), "1 day 0 hours");
-        assert_eq!(uptime_short(303.0), "5 minutes 3 seconds");
-        assert_eq!(uptime_short(1.0), "1 second");
-        assert_eq!(uptime_short(0.0), "0 seconds");
     }
 }

@@ -13,7 +13,10 @@
 //! Every other request first waits `latency` + `?delay_ms=N` (capped at 60 s); then `?status=NNN`
 //! (100..=599, else 400) replaces the answer, and `/api/*` fails with 500 at `error_rate`.
 //! hyper cannot send a 1xx status as a final response, so `?status=1xx` is answered 501.
+//! With a [`chaos::Chaos`] schedule (`sightline demo --chaos`) the origin also takes its turns
+//! at being down (including `/healthz`), slow and failing.
 
+pub mod chaos;
 mod content;
 
 pub use content::{
@@ -34,6 +37,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio::sync::oneshot;
 
+use self::chaos::Fault;
+
 /// The `X-Origin` response header naming the origin that answered.
 pub static X_ORIGIN: HeaderName = HeaderName::from_static("x-origin");
 
@@ -46,6 +51,8 @@ pub struct DemoOptions {
     pub error_rate: f64,
     /// Sent as `X-Origin` on every response; must be a valid header value.
     pub name: String,
+    /// Take turns failing on this schedule (`--chaos`); `None`: never.
+    pub chaos: Option<chaos::Chaos>,
 }
 
 impl DemoOptions {
@@ -55,6 +62,7 @@ impl DemoOptions {
             latency: Duration::ZERO,
             error_rate: 0.0,
             name: name.into(),
+            chaos: None,
         }
     }
 }
@@ -100,6 +108,7 @@ struct OriginState {
     name_header: HeaderValue,
     latency: Duration,
     error_rate: f64,
+    chaos: Option<chaos::Chaos>,
     served: AtomicU64,
 }
 
@@ -112,6 +121,7 @@ pub async fn spawn_origin(addr: SocketAddr, opts: DemoOptions) -> std::io::Resul
         latency,
         error_rate,
         name,
+        chaos,
     } = opts;
     let invalid = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
     if !(0.0..=1.0).contains(&error_rate) {
@@ -126,6 +136,7 @@ pub async fn spawn_origin(addr: SocketAddr, opts: DemoOptions) -> std::io::Resul
         name_header,
         latency,
         error_rate,
+        chaos,
         served: AtomicU64::new(0),
     });
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -161,7 +172,10 @@ fn router(state: Arc<OriginState>) -> Router {
 
 /// Wraps every route: delays, forced statuses and random errors, the request count, `X-Origin`.
 async fn frame(State(state): State<Arc<OriginState>>, req: Request, next: Next) -> Response {
-    let mut response = if req.uri().path() == "/healthz" {
+    let fault = state.chaos.map_or(Fault::None, |c| c.now());
+    let mut response = if let Some(failed) = chaos_answer(fault, req.uri().path()) {
+        failed
+    } else if req.uri().path() == "/healthz" {
         next.run(req).await
     } else {
         let response = shape(&state, req, next).await;
@@ -174,10 +188,36 @@ async fn frame(State(state): State<Arc<OriginState>>, req: Request, next: Next) 
     response
 }
 
+/// The answer a chaos fault gives instead of the route's, if any (slowness is added in `shape`).
+fn chaos_answer(fault: Fault, path: &str) -> Option<Response> {
+    match fault {
+        Fault::Down => {
+            let close = [(header::CONNECTION, "close")];
+            Some(
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    close,
+                    "down (demo chaos)\n",
+                )
+                    .into_response(),
+            )
+        }
+        Fault::Errors if path != "/healthz" => {
+            let body = serde_json::json!({"error": "demo chaos: answering 5xx"});
+            Some((StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response())
+        }
+        _ => None,
+    }
+}
+
 async fn shape(state: &OriginState, req: Request, next: Next) -> Response {
     let query = parse_query(req.uri().query());
     let delay = query.as_ref().map(|q| q.delay).unwrap_or_default();
-    let wait = state.latency + delay;
+    let slow = match state.chaos.map(|c| c.now()) {
+        Some(Fault::Slow) => chaos::SLOW_BY,
+        _ => Duration::ZERO,
+    };
+    let wait = state.latency + delay + slow;
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }

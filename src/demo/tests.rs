@@ -154,6 +154,7 @@ async fn options_add_latency_and_api_errors() {
         latency: Duration::from_millis(100),
         error_rate: 1.0,
         name: "slow".into(),
+        chaos: None,
     };
     let (_origin, base) = spawn(opts).await;
     let c = client();
@@ -218,4 +219,54 @@ async fn shutdown_stops_accepting() {
         assert!(Instant::now() < deadline, "still accepting after shutdown");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn chaos_turns_make_an_origin_down_slow_then_failing() {
+    use super::chaos::{Chaos, SLOW_BY, TURN};
+    let at = |into: std::time::Duration| {
+        let mut opts = DemoOptions::named("chaotic");
+        opts.chaos = Some(Chaos {
+            start: std::time::Instant::now() - into,
+            index: 0,
+            count: 1,
+        });
+        opts
+    };
+    let c = client();
+    let status = |base: &str, path: &str| {
+        let url = format!("{base}{path}");
+        let c = c.clone();
+        async move { c.get(url).send().await.unwrap().status().as_u16() }
+    };
+
+    let (_down, base) = spawn(at(std::time::Duration::ZERO)).await;
+    assert_eq!(
+        status(&base, "/healthz").await,
+        503,
+        "down fails its health check"
+    );
+    assert_eq!(status(&base, "/api/items/1").await, 503);
+
+    let (_slow, base) = spawn(at(TURN)).await;
+    assert_eq!(status(&base, "/healthz").await, 200);
+    let started = std::time::Instant::now();
+    assert_eq!(status(&base, "/api/items/1").await, 200);
+    assert!(started.elapsed() >= SLOW_BY, "slow adds {SLOW_BY:?}");
+
+    let (_failing, base) = spawn(at(TURN * 2)).await;
+    assert_eq!(
+        status(&base, "/healthz").await,
+        200,
+        "5xx keeps it in rotation"
+    );
+    assert_eq!(status(&base, "/api/items/1").await, 500);
+    assert_eq!(status(&base, "/static/app.css").await, 500);
+
+    let (_calm, base) = spawn(DemoOptions::named("calm")).await;
+    assert_eq!(
+        status(&base, "/api/items/1").await,
+        200,
+        "no chaos without --chaos"
+    );
 }

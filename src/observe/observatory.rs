@@ -2,7 +2,8 @@
 //! [`MetricsSnapshot`]; its sampler task turns counters into samples once a second.
 //!
 //! Readers (admin, dashboards, alerts) call [`Observatory::snapshot`] (lock-free, `ArcSwap`) or
-//! [`Observatory::subscribe`] to be woken by each new snapshot.
+//! [`Observatory::subscribe`] to be woken by each new snapshot. Nothing writes back: the
+//! snapshot's `alerts` stay empty here, and readers combine them in from the alert engine.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,8 +11,9 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use super::history::{avg_ms, per_second, History, HistoryPoint, Sample, UpstreamPoint};
-use super::history::{UpstreamState, WindowSums};
+use super::history::{avg_ms, per_second, History, HistoryPoint, Readings, Sample};
+use super::history::{resolution_for, UpstreamPoint, UpstreamState, WindowSums};
+use super::process::{cpu_percent, cpu_time_us, rss_bytes};
 use super::snapshot::*;
 use crate::config::Config;
 use crate::telemetry::clock::{unix_ms, Clock};
@@ -62,6 +64,7 @@ impl ObservatorySettings {
 struct SamplerState {
     history: History,
     prev: StatsReading,
+    prev_cpu_us: u64,
     last_tick: Instant,
 }
 
@@ -75,7 +78,6 @@ pub struct Observatory {
     started: Instant,
     component_started: Mutex<[Instant; 3]>,
     sampler: Mutex<SamplerState>,
-    alerts: Mutex<Vec<ActiveAlert>>,
     latest: ArcSwap<MetricsSnapshot>,
     tx: watch::Sender<Arc<MetricsSnapshot>>,
     export: std::sync::OnceLock<ExportSource>,
@@ -96,21 +98,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Resident set size of this process, bytes (0 where `/proc` is unavailable).
-pub fn rss_bytes() -> u64 {
-    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
-        return 0;
-    };
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions; it only reads a system constant.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page.max(0) as u64
-}
-
 impl Observatory {
     /// An observatory over these sources; every component counts as started now.
     pub fn new(
@@ -125,6 +112,7 @@ impl Observatory {
         let sampler = SamplerState {
             history: History::new(window_secs + 1),
             prev: stats.read(),
+            prev_cpu_us: cpu_time_us(),
             last_tick: now,
         };
         let (tx, _) = watch::channel(Arc::new(MetricsSnapshot::default()));
@@ -137,7 +125,6 @@ impl Observatory {
             started: now,
             component_started: Mutex::new([now; 3]),
             sampler: Mutex::new(sampler),
-            alerts: Mutex::new(Vec::new()),
             latest: ArcSwap::from_pointee(MetricsSnapshot::default()),
             tx,
             export: std::sync::OnceLock::new(),
@@ -145,7 +132,7 @@ impl Observatory {
         let first = {
             let s = lock(&obs.sampler);
             let sums = s.history.sums(settings.window, obs.stats.upstream_count());
-            obs.build(&s.prev, &sums)
+            obs.build(&s.prev, &sums, None)
         };
         obs.publish(first, false);
         obs
@@ -187,32 +174,32 @@ impl Observatory {
                     in_flight: u.in_flight,
                 })
                 .collect();
-            let sample = Sample::between(
-                &s.prev,
-                &reading,
-                unix_ms(self.clock.wall()),
-                now.saturating_duration_since(s.last_tick),
-                &states,
-                self.stats.drain_slowest(),
-            );
+            let cpu = cpu_time_us();
+            let readings = Readings {
+                unix_ms: unix_ms(self.clock.wall()),
+                elapsed: now.saturating_duration_since(s.last_tick),
+                upstreams: states,
+                slowest: self.stats.drain_slowest(),
+                cpu_us: cpu.saturating_sub(s.prev_cpu_us),
+                memory_bytes: rss_bytes(),
+                connections: self.stats.open_connections(),
+            };
+            let sample = Sample::between(&s.prev, &reading, readings);
             s.history.push(sample);
             s.prev = reading;
+            s.prev_cpu_us = cpu;
             s.last_tick = now;
             let sums = s
                 .history
                 .sums(self.settings.window, self.stats.upstream_count());
-            self.build(&s.prev, &sums)
+            self.build(&s.prev, &sums, s.history.newest())
         };
         self.publish(snap, true);
     }
 
-    fn publish(&self, mut snap: MetricsSnapshot, notify: bool) {
-        // Held across the store so an alert update cannot be overwritten by an older build.
-        let alerts = lock(&self.alerts);
-        snap.alerts = alerts.clone();
+    fn publish(&self, snap: MetricsSnapshot, notify: bool) {
         let snap = Arc::new(snap);
         self.latest.store(Arc::clone(&snap));
-        drop(alerts);
         if notify {
             self.tx.send_replace(snap);
         }
@@ -228,30 +215,32 @@ impl Observatory {
         self.tx.subscribe()
     }
 
-    /// Replaces the firing alerts shown in snapshots (the alert engine calls this).
-    pub fn set_alerts(&self, active: Vec<ActiveAlert>) {
-        let mut alerts = lock(&self.alerts);
-        if *alerts == active {
-            return;
-        }
-        let mut snap = MetricsSnapshot::clone(&self.latest.load());
-        snap.alerts = active.clone();
-        *alerts = active;
-        self.latest.store(Arc::new(snap));
-    }
-
     /// Restarts a component's uptime (call when it (re)starts).
     pub fn mark_started(&self, c: Component) {
         lock(&self.component_started)[c as usize] = self.clock.now();
     }
 
-    /// The per-second samples covering the last `span`, oldest first.
+    /// The samples covering the last `span`, oldest first: one-second samples up to 300 s,
+    /// one-minute samples (closed minutes) beyond; each point says its resolution.
     pub fn history(&self, span: Duration) -> Vec<HistoryPoint> {
+        let s = lock(&self.sampler);
+        match resolution_for(span) {
+            1 => s.history.last(span).map(|x| x.point(1)).collect(),
+            r => s.history.minutes(span).map(|m| m.point(r)).collect(),
+        }
+    }
+
+    /// The newest closed minute, if any (the stream sends each once).
+    pub fn last_minute(&self) -> Option<HistoryPoint> {
         lock(&self.sampler)
             .history
-            .last(span)
-            .map(Sample::point)
-            .collect()
+            .last_minute()
+            .map(|m| m.point(60))
+    }
+
+    /// The newest one-second sample, if any.
+    pub fn last_second(&self) -> Option<HistoryPoint> {
+        lock(&self.sampler).history.newest().map(|x| x.point(1))
     }
 
     /// One upstream's per-second samples covering the last `span`, oldest first.
@@ -293,7 +282,7 @@ impl Observatory {
         &self.clock
     }
 
-    fn build(&self, r: &StatsReading, w: &WindowSums) -> MetricsSnapshot {
+    fn build(&self, r: &StatsReading, w: &WindowSums, newest: Option<&Sample>) -> MetricsSnapshot {
         let now = self.clock.now();
         let up = |since: Instant| ComponentUptime {
             uptime_seconds: now.saturating_duration_since(since).as_secs_f64(),
@@ -360,6 +349,7 @@ impl Observatory {
                 cache: total_cache,
                 cache_hit_ratio_percent: total_cache.hit_ratio_percent(),
                 bytes_sent: r.bytes_sent,
+                bytes_received: r.bytes_received,
                 latency: LatencyTotals {
                     sum_seconds: r.latency.sum_us as f64 / 1e6,
                     count: r.latency.count,
@@ -383,7 +373,11 @@ impl Observatory {
                 bytes_per_second: per_second(w.bytes_sent, w.covered_ms),
                 slowest: w.slowest.clone(),
             },
-            memory_usage_bytes: rss_bytes(),
+            memory_usage_bytes: newest.map_or_else(rss_bytes, |n| n.memory_bytes),
+            cpu_percent: newest.map_or(0.0, |n| cpu_percent(n.cpu_us, n.elapsed_ms)),
+            connections: self.stats.open_connections(),
+            bytes_sent_per_second: per_second(w.bytes_sent, w.covered_ms),
+            bytes_received_per_second: per_second(w.bytes_received, w.covered_ms),
             cache: CacheFigures {
                 enabled: self.settings.cache_enabled,
                 size_bytes: cache_usage.bytes,

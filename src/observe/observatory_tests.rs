@@ -157,22 +157,6 @@ fn upstream_state_comes_from_the_board() {
 }
 
 #[test]
-fn alerts_survive_the_next_sample() {
-    let f = Fixture::new(1, Duration::from_secs(10));
-    let alert = ActiveAlert {
-        id: 1,
-        name: "x".into(),
-        severity: AlertLevel::Critical,
-        ..Default::default()
-    };
-    f.obs.set_alerts(vec![alert.clone()]);
-    assert_eq!(f.obs.snapshot().alerts, vec![alert.clone()]);
-    f.second();
-    assert_eq!(f.obs.snapshot().alerts, vec![alert]);
-    assert_eq!(f.obs.snapshot().worst_alert(), Some(AlertLevel::Critical));
-}
-
-#[test]
 fn history_returns_the_requested_seconds() {
     let f = Fixture::new(1, Duration::from_secs(10));
     for i in 0..70 {
@@ -183,11 +167,6 @@ fn history_returns_the_requested_seconds() {
     assert_eq!(h.len(), 60);
     assert_eq!(h[59].requests, 69, "newest last");
     assert_eq!(h[59].requests_per_second, 69.0);
-}
-
-#[test]
-fn memory_is_read_from_proc() {
-    assert!(rss_bytes() > 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -201,4 +180,59 @@ async fn sampler_task_publishes_and_stops() {
     assert_eq!(rx.borrow().totals.requests, 5);
     stop.send(true).unwrap();
     task.await.unwrap();
+}
+
+#[test]
+fn process_and_traffic_figures_are_sampled() {
+    let f = Fixture::new(1, Duration::from_secs(10));
+    f.obs.stats().connection_opened();
+    f.obs.stats().connection_opened();
+    f.obs.stats().connection_opened();
+    f.obs.stats().connection_closed();
+    f.feed(10, 200, CacheOutcome::Hit, 1);
+    // Burn 200 ms of CPU time while the manual clock says one second passes.
+    let until = crate::observe::process::cpu_time_us() + 200_000;
+    while crate::observe::process::cpu_time_us() < until {
+        std::hint::black_box(0u64);
+    }
+    f.second();
+    let s = f.obs.snapshot();
+    assert_eq!(s.connections, 2);
+    assert!(s.cpu_percent >= 20.0, "cpu {}", s.cpu_percent);
+    assert_eq!(
+        s.bytes_sent_per_second, 1000.0,
+        "10 × 100 bytes in one second"
+    );
+    assert_eq!(
+        s.bytes_received_per_second, 400.0,
+        "10 × 40 bytes in one second"
+    );
+    assert_eq!(s.totals.bytes_received, 400);
+    let p = &f.obs.history(Duration::from_secs(1))[0];
+    assert_eq!((p.connections, p.resolution_seconds), (2, 1));
+    assert_eq!(p.cpu_percent, s.cpu_percent);
+    assert_eq!(p.memory_usage_bytes, s.memory_usage_bytes);
+}
+
+#[test]
+fn long_spans_answer_minutes() {
+    let f = Fixture::new(1, Duration::from_secs(10));
+    for _ in 0..200 {
+        f.feed(6, 200, CacheOutcome::Hit, 1);
+        f.second();
+    }
+    let minutes = f.obs.history(Duration::from_secs(3600));
+    // 200 s from wherever the wall clock stands close two to four wall-clock minutes.
+    assert!((2..=4).contains(&minutes.len()), "{}", minutes.len());
+    assert!(minutes.iter().all(|m| m.resolution_seconds == 60));
+    let full = &minutes[minutes.len() - 1];
+    assert_eq!(full.seconds, 60.0);
+    assert_eq!(full.requests_per_second, 6.0);
+    assert_eq!(f.obs.last_minute().unwrap(), *full);
+    assert_eq!(f.obs.history(Duration::from_secs(300)).len(), 200);
+    assert!(f
+        .obs
+        .history(Duration::from_secs(300))
+        .iter()
+        .all(|p| p.resolution_seconds == 1));
 }

@@ -4,6 +4,8 @@
 //! `/health` body, `/metrics`, `/api/summary`, the text dashboard, `sightline top`, alert rules)
 //! is a pure function of one snapshot, so they always agree.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 pub use crate::telemetry::otel::ExportFigures;
@@ -27,6 +29,18 @@ pub struct MetricsSnapshot {
     pub window: WindowFigures,
     /// Resident set size, bytes.
     pub memory_usage_bytes: u64,
+    /// Process CPU use over the last sample, percent of one core.
+    #[serde(default)]
+    pub cpu_percent: f64,
+    /// Client connections open now.
+    #[serde(default)]
+    pub connections: u64,
+    /// Request bytes received per second over the window (head and body).
+    #[serde(default)]
+    pub bytes_received_per_second: f64,
+    /// Response body bytes sent per second over the window.
+    #[serde(default)]
+    pub bytes_sent_per_second: f64,
     /// The response cache.
     pub cache: CacheFigures,
     /// Requests in flight in the proxy.
@@ -37,7 +51,8 @@ pub struct MetricsSnapshot {
     pub healthy_upstreams: usize,
     /// Upstreams configured.
     pub total_upstreams: usize,
-    /// Alerts firing now.
+    /// Alerts firing now. The observatory leaves this empty; readers combine in the alert
+    /// engine's published list ([`MetricsSnapshot::with_alerts`]).
     pub alerts: Vec<ActiveAlert>,
     /// OpenTelemetry export: spans exported and dropped, failed exports.
     #[serde(default)]
@@ -159,6 +174,9 @@ pub struct Totals {
     pub cache_hit_ratio_percent: f64,
     /// Response body bytes sent.
     pub bytes_sent: u64,
+    /// Request bytes received (head and body).
+    #[serde(default)]
+    pub bytes_received: u64,
     /// The request-duration histogram (semconv buckets).
     pub latency: LatencyTotals,
 }
@@ -300,7 +318,7 @@ impl From<crate::config::Severity> for AlertLevel {
     }
 }
 
-/// An alert firing now (written by the alert engine, shown everywhere).
+/// An alert firing now (published by the alert engine, shown everywhere).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActiveAlert {
     /// Alert instance id (for `POST /api/alerts/{id}/ack`).
@@ -335,6 +353,17 @@ pub fn alert_label(name: &str, target: Option<&str>) -> String {
 }
 
 impl MetricsSnapshot {
+    /// `snap` with `alerts` as the alerts firing now: how readers combine the observatory's
+    /// figures with the alert engine's list. Shares `snap` when nothing changes.
+    pub fn with_alerts(snap: Arc<MetricsSnapshot>, alerts: &[ActiveAlert]) -> Arc<MetricsSnapshot> {
+        if snap.alerts == alerts {
+            return snap;
+        }
+        let mut combined = MetricsSnapshot::clone(&snap);
+        combined.alerts = alerts.to_vec();
+        Arc::new(combined)
+    }
+
     /// The highest severity firing, if any.
     pub fn worst_alert(&self) -> Option<AlertLevel> {
         self.alerts.iter().map(|a| a.severity).max()

@@ -59,6 +59,8 @@ pub struct RequestCtx {
     pub error_status: u16,
     /// Request body bytes received so far (for `max_body_bytes`).
     pub body_bytes: u64,
+    /// Size of the request head (line and headers) as received.
+    pub header_bytes: u64,
 }
 
 impl RequestCtx {
@@ -83,6 +85,7 @@ impl RequestCtx {
             error: None,
             error_status: 0,
             body_bytes: 0,
+            header_bytes: 0,
         }
     }
 

@@ -101,7 +101,9 @@ impl ProxyHttp for Sightline {
         session.set_read_timeout(Some(p.header_timeout));
         ctx.trace = self.telemetry.tracer.start(session.req_header());
         let req = session.req_header();
-        if headers::request_header_size(req) > p.max_request_header_bytes.get() {
+        let header_bytes = headers::request_header_size(req);
+        ctx.header_bytes = header_bytes as u64;
+        if header_bytes > p.max_request_header_bytes.get() {
             return Err(Self::http_error(
                 431,
                 "request header exceeds max_request_header_bytes",
@@ -438,6 +440,7 @@ impl ProxyHttp for Sightline {
             // A 5xx relayed from the upstream is no proxy error: telemetry uses its status.
             error: ctx.error,
             bytes_sent: session.body_bytes_sent() as u64,
+            bytes_received: ctx.header_bytes + ctx.body_bytes,
             trace_id: ctx.trace.trace_id,
             sampled: ctx.trace.sampled,
         };

@@ -178,14 +178,30 @@ impl RecentRing {
     pub(crate) fn push(&self, mut e: Entry) -> u64 {
         let seq = self.next.fetch_add(1, Relaxed);
         e.seq = seq;
-        *lock(&self.slots[(seq % RECENT_CAPACITY as u64) as usize]) = e;
+        let mut slot = lock(&self.slots[(seq % RECENT_CAPACITY as u64) as usize]);
+        // A writer delayed between taking its number and the lock must not overwrite the
+        // newer request that lapped it into the same slot.
+        if slot.seq == Entry::EMPTY_SEQ || slot.seq < seq {
+            *slot = e;
+        }
         seq
     }
 
     /// The kept requests, newest first.
     pub(crate) fn list(&self) -> Vec<RequestInfo> {
+        self.since(0).0
+    }
+
+    /// The kept requests numbered `from` or later, newest first, and the next number.
+    pub(crate) fn since(&self, from: u64) -> (Vec<RequestInfo>, u64) {
         let end = self.next.load(Relaxed);
-        let start = end.saturating_sub(RECENT_CAPACITY as u64);
+        (self.range(from, end), end)
+    }
+
+    /// The kept requests numbered in `from..to`, newest first.
+    pub(crate) fn range(&self, from: u64, to: u64) -> Vec<RequestInfo> {
+        let end = self.next.load(Relaxed).min(to);
+        let start = end.saturating_sub(RECENT_CAPACITY as u64).max(from);
         (start..end)
             .rev()
             .filter_map(|seq| {
@@ -267,6 +283,34 @@ mod tests {
         assert_eq!(list.len(), RECENT_CAPACITY);
         assert_eq!(list[0].path, "/249");
         assert_eq!(list[199].path, "/50");
+    }
+
+    #[test]
+    fn since_lists_only_newer_requests() {
+        let ring = RecentRing::new();
+        (0..5).for_each(|i| {
+            ring.push(entry(&format!("/{i}"), i));
+        });
+        let (all, next) = ring.since(0);
+        assert_eq!((all.len(), next), (5, 5));
+        (5..8).for_each(|i| {
+            ring.push(entry(&format!("/{i}"), i));
+        });
+        let (new, next) = ring.since(next);
+        let paths: Vec<&str> = new.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!((paths, next), (vec!["/7", "/6", "/5"], 8));
+        assert!(ring.since(next).0.is_empty());
+        assert_eq!(ring.range(0, 2).len(), 2, "before a cursor");
+        assert_eq!(ring.range(0, 2)[0].path, "/1");
+        (8..500).for_each(|i| {
+            ring.push(entry(&format!("/{i}"), i));
+        });
+        let (lapped, _) = ring.since(next);
+        assert_eq!(
+            lapped.len(),
+            RECENT_CAPACITY,
+            "what the ring no longer holds is gone"
+        );
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct RequestRecord<'a> {
     pub error: Option<&'static str>,
     /// Response body bytes sent downstream.
     pub bytes_sent: u64,
+    /// Request bytes received from the client: the request head as sent plus its body.
+    pub bytes_received: u64,
     /// The request's trace id (also for unsampled requests: it is propagated upstream).
     pub trace_id: [u8; 16],
     /// Whether the request's trace is sampled (its spans are exported).

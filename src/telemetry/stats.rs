@@ -43,6 +43,8 @@ pub struct StatsReading {
     pub cache: [u64; 4],
     /// Response body bytes sent.
     pub bytes_sent: u64,
+    /// Request bytes received (head and body).
+    pub bytes_received: u64,
     /// Request latencies.
     pub latency: LatencyReading,
     /// Per upstream, by [`super::UpstreamId`].
@@ -60,10 +62,13 @@ pub struct LiveStats {
     errors: AtomicU64,
     cache: [AtomicU64; 4],
     bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
     latency: LatencyHistogram,
     upstreams: Box<[UpstreamCounters]>,
     recent: RecentRing,
     slow: SlowTracker,
+    /// Client connections open now.
+    open_connections: AtomicU64,
 }
 
 impl Default for LiveStats {
@@ -92,10 +97,12 @@ impl LiveStats {
             errors: AtomicU64::new(0),
             cache: Default::default(),
             bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
             latency: LatencyHistogram::default(),
             upstreams: (0..n_upstreams).map(|_| Default::default()).collect(),
             recent: RecentRing::new(),
             slow: SlowTracker::new(),
+            open_connections: AtomicU64::new(0),
         }
     }
 
@@ -116,6 +123,7 @@ impl LiveStats {
         }
         self.cache[cache_index(rec.cache)].fetch_add(1, Relaxed);
         self.bytes_sent.fetch_add(rec.bytes_sent, Relaxed);
+        self.bytes_received.fetch_add(rec.bytes_received, Relaxed);
         let latency_us = rec.duration.as_micros().min(u64::MAX as u128) as u64;
         self.latency.record(latency_us);
 
@@ -136,6 +144,21 @@ impl LiveStats {
         let entry = Entry::from_record(rec, latency_us);
         let seq = self.recent.push(entry);
         self.slow.offer(seq, &entry);
+    }
+
+    /// A client connection was accepted (call [`Self::connection_closed`] once when it ends).
+    pub fn connection_opened(&self) {
+        self.open_connections.fetch_add(1, Relaxed);
+    }
+
+    /// A client connection ended.
+    pub fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Relaxed);
+    }
+
+    /// Client connections open now.
+    pub fn open_connections(&self) -> u64 {
+        self.open_connections.load(Relaxed)
     }
 
     /// Requests finished since start.
@@ -161,6 +184,7 @@ impl LiveStats {
             errors: self.errors.load(Relaxed),
             cache: std::array::from_fn(|i| self.cache[i].load(Relaxed)),
             bytes_sent: self.bytes_sent.load(Relaxed),
+            bytes_received: self.bytes_received.load(Relaxed),
             latency: self.latency.read(),
             upstreams: self
                 .upstreams
@@ -178,6 +202,17 @@ impl LiveStats {
     /// The last 200 requests, newest first.
     pub fn recent(&self) -> Vec<RequestInfo> {
         self.recent.list()
+    }
+
+    /// The kept requests numbered `from` or later, newest first, and the number to pass next
+    /// time (the stream's "new since the last message").
+    pub fn recent_since(&self, from: u64) -> (Vec<RequestInfo>, u64) {
+        self.recent.since(from)
+    }
+
+    /// The kept requests numbered before `to`, newest first (what a stream cursor has covered).
+    pub fn recent_before(&self, to: u64) -> Vec<RequestInfo> {
+        self.recent.range(0, to)
     }
 
     /// The slowest requests since the previous call, slowest first (for the sampler).
@@ -230,6 +265,7 @@ pub(crate) mod test_support {
             attempts: &attempts,
             error: None,
             bytes_sent: 100,
+            bytes_received: 40,
             trace_id: [7; 16],
             sampled: true,
         };
@@ -259,6 +295,7 @@ mod tests {
         assert_eq!(r.errors, 2);
         assert_eq!(r.cache, [1, 1, 0, 2]);
         assert_eq!(r.bytes_sent, 400);
+        assert_eq!(r.bytes_received, 160);
         assert_eq!(r.latency.count, 4);
         assert_eq!(r.latency.sum_us, 46_000);
         assert_eq!(r.upstreams[0].requests, 1);
@@ -338,6 +375,7 @@ mod tests {
             attempts: &[],
             error: None,
             bytes_sent: 512,
+            bytes_received: 0,
             trace_id: [1; 16],
             sampled: true,
         };

@@ -24,5 +24,7 @@ mod edges;
 mod harness;
 mod load;
 mod shutdown;
+mod stream;
 mod telemetry;
 mod top;
+mod web;

@@ -193,6 +193,7 @@ impl Fake {
             attempts: &self.attempts,
             error: self.error,
             bytes_sent: 42,
+            bytes_received: 0,
             trace_id: self.state.trace_id,
             sampled: self.state.sampled,
         }

@@ -5,9 +5,11 @@
 // Each test module uses a different subset of the helpers.
 #![allow(dead_code, unused_imports)]
 
+pub mod browser;
 pub mod origin;
 pub mod proxy;
 
+pub use browser::Browser;
 pub use origin::{RecordedRequest, TestOrigin, TestResponse};
 pub use proxy::{ConfigBuilder, ProxyProcess};
 

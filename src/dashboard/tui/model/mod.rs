@@ -15,9 +15,9 @@ use serde::Deserialize;
 pub use alerts::{AlertRecordView, AlertsView, RuleView, RulesView};
 pub use history::{covered, HistoryView, PointView, UpstreamDetailView, UpstreamPointView};
 
-pub use crate::admin::api::Summary;
-pub use crate::admin::health::HealthStatus;
-pub use crate::dashboard::text::{figure, render as render_text, uptime_short};
+pub use crate::dashboard::text::render as render_text;
+pub use crate::observe::format::{figure, uptime_short};
+pub use crate::observe::summary::{HealthStatus, Summary};
 pub use crate::observe::snapshot::AlertLevel;
 
 /// `GET /api/summary`, as far as `top` reads it.

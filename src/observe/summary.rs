@@ -1,5 +1,6 @@
-//! `GET /health`: the status rule and the body (spec §6 field names), a pure function of a
-//! snapshot.
+//! The shapes readers answer with, each a pure function of one snapshot: the health status
+//! rule, the `/health` body (spec §6 field names), and the [`Summary`] of `/api/summary`, the
+//! stream and `sightline top`, with trace links.
 //!
 //! healthy: every upstream up and no warning or critical alert; degraded: some upstream down or
 //! a warning alert; unhealthy (HTTP 503): no upstream up or a critical alert. The hit ratio is
@@ -7,8 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dashboard::text::uptime_short;
-use crate::observe::snapshot::{AlertLevel, MetricsSnapshot};
+use super::format::{mib, round, uptime_short};
+use super::snapshot::{AlertLevel, MetricsSnapshot};
+use crate::telemetry::recent::RequestInfo;
 
 /// The overall or a component's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +99,12 @@ pub struct HealthBody {
     pub uptime_seconds: u64,
     /// Resident memory, MiB.
     pub memory_usage_mb: f64,
+    /// Process CPU over the last second, percent of one core.
+    #[serde(default)]
+    pub cpu_percent: f64,
+    /// Client connections open now.
+    #[serde(default)]
+    pub connections: u64,
     /// Bytes the cache holds, MiB.
     pub cache_size_mb: f64,
     /// Entries the cache holds.
@@ -119,11 +127,6 @@ pub struct HealthBody {
     pub window_seconds: f64,
     /// sightline's version.
     pub version: String,
-}
-
-fn round(v: f64, decimals: i32) -> f64 {
-    let f = 10f64.powi(decimals);
-    (v * f).round() / f
 }
 
 fn component(status: HealthStatus, seconds: f64) -> ComponentHealth {
@@ -154,7 +157,9 @@ pub fn body(s: &MetricsSnapshot) -> HealthBody {
         uptime: uptime_short(s.uptime_seconds),
         uptime_seconds: s.uptime_seconds as u64,
         memory_usage_mb: round(s.memory_usage_mb(), 1),
-        cache_size_mb: round(s.cache.size_bytes as f64 / (1024.0 * 1024.0), 1),
+        cpu_percent: round(s.cpu_percent, 1),
+        connections: s.connections,
+        cache_size_mb: round(mib(s.cache.size_bytes), 1),
         cache_entries: s.cache.entries,
         queue_size: s.queue_size,
         requests_per_second: round(s.window.requests_per_second, 1),
@@ -187,6 +192,82 @@ pub fn body(s: &MetricsSnapshot) -> HealthBody {
         },
         window_seconds: s.window.window_seconds,
         version: s.version.clone(),
+    }
+}
+
+/// A request with its trace link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkedRequest {
+    /// The request.
+    #[serde(flatten)]
+    pub request: RequestInfo,
+    /// `{jaeger_ui_url}/trace/{trace_id}` when both are known.
+    pub trace_url: Option<String>,
+}
+
+/// Where trace ids link to: `telemetry.jaeger_ui_url` (or the embedded UI's `/jaeger`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceLinks {
+    base: String,
+}
+
+impl TraceLinks {
+    /// Links under `base` (a trailing `/` is dropped; empty: no links).
+    pub fn new(base: &str) -> Self {
+        TraceLinks {
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The base, when links are on.
+    pub fn base(&self) -> Option<&str> {
+        (!self.base.is_empty()).then_some(self.base.as_str())
+    }
+
+    /// `{base}/trace/{id}` for a trace id, when links are on.
+    pub fn url(&self, trace_id: Option<&str>) -> Option<String> {
+        Some(format!("{}/trace/{}", self.base()?, trace_id?))
+    }
+
+    /// The request with its link.
+    pub fn link(&self, request: RequestInfo) -> LinkedRequest {
+        LinkedRequest {
+            trace_url: self.url(request.trace_id.as_deref()),
+            request,
+        }
+    }
+}
+
+/// `GET /api/summary`: every current figure (also each stream message's `summary`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// `/health`'s overall status.
+    pub status: HealthStatus,
+    /// The snapshot's figures, at the top level.
+    #[serde(flatten)]
+    pub snapshot: MetricsSnapshot,
+    /// The 10 slowest requests in the window, slowest first, with trace links.
+    pub slowest: Vec<LinkedRequest>,
+    /// The trace UI base links point under, when configured.
+    pub jaeger_ui_url: Option<String>,
+}
+
+impl Summary {
+    /// The summary of a snapshot (its `alerts` already combined in by the reader).
+    pub fn new(snapshot: MetricsSnapshot, links: &TraceLinks) -> Self {
+        let slowest = snapshot
+            .window
+            .slowest
+            .iter()
+            .cloned()
+            .map(|r| links.link(r))
+            .collect();
+        Summary {
+            status: status(&snapshot),
+            snapshot,
+            slowest,
+            jaeger_ui_url: links.base().map(str::to_owned),
+        }
     }
 }
 
@@ -249,6 +330,8 @@ mod tests {
             "uptime",
             "uptime_seconds",
             "memory_usage_mb",
+            "cpu_percent",
+            "connections",
             "cache_size_mb",
             "cache_entries",
             "queue_size",
@@ -272,5 +355,34 @@ mod tests {
         for key in ["address", "healthy", "in_flight", "requests", "errors"] {
             assert!(v["upstreams"][0].get(key).is_some(), "upstream {key}");
         }
+    }
+
+    #[test]
+    fn summary_links_slow_requests_to_traces() {
+        let mut s = snap(&[true], &[]);
+        let req = |trace: Option<&str>| RequestInfo {
+            unix_ms: 1,
+            method: "GET".into(),
+            path: "/slow".into(),
+            status: 200,
+            latency_ms: 300.0,
+            cache: "miss".into(),
+            upstream: None,
+            trace_id: trace.map(str::to_owned),
+        };
+        s.window.slowest = vec![req(Some("ab12")), req(None)];
+        let on = Summary::new(s.clone(), &TraceLinks::new("/jaeger/"));
+        assert_eq!(on.jaeger_ui_url.as_deref(), Some("/jaeger"));
+        assert_eq!(
+            on.slowest[0].trace_url.as_deref(),
+            Some("/jaeger/trace/ab12")
+        );
+        assert_eq!(on.slowest[1].trace_url, None);
+        assert_eq!(on.status, HealthStatus::Healthy);
+        let off = Summary::new(s, &TraceLinks::new(""));
+        assert_eq!(
+            (off.jaeger_ui_url, off.slowest[0].trace_url.clone()),
+            (None, None)
+        );
     }
 }

@@ -1,0 +1,59 @@
+//! This process's resource use, one helper per fact: resident memory and CPU time.
+
+/// Resident set size of this process, bytes (0 where `/proc` is unavailable).
+pub fn rss_bytes() -> u64 {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions; it only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(0) as u64
+}
+
+/// CPU time this process has used so far (user + system, every thread), µs.
+pub fn cpu_time_us() -> u64 {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes into the struct we own; RUSAGE_SELF is always valid.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    let us = |t: libc::timeval| t.tv_sec.max(0) as u64 * 1_000_000 + t.tv_usec.max(0) as u64;
+    us(usage.ru_utime) + us(usage.ru_stime)
+}
+
+/// CPU time over wall time in percent of one core (0 over no time).
+pub fn cpu_percent(cpu_us: u64, elapsed_ms: u64) -> f64 {
+    if elapsed_ms == 0 {
+        0.0
+    } else {
+        cpu_us as f64 / elapsed_ms as f64 / 10.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_read_from_proc() {
+        assert!(rss_bytes() > 0);
+    }
+
+    #[test]
+    fn cpu_time_grows_while_busy() {
+        let before = cpu_time_us();
+        let mut x = 0u64;
+        while cpu_time_us() < before + 20_000 {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0);
+        assert_eq!(cpu_percent(500_000, 1_000), 50.0);
+        assert_eq!(cpu_percent(1, 0), 0.0);
+    }
+}
