@@ -10,7 +10,7 @@
 use http::header::{GetAll, HeaderName};
 use http::{HeaderMap, HeaderValue};
 
-use super::sf;
+use super::sf::{self, is_tchar};
 
 /// `delta-seconds` overflow value (RFC 9111 §1.2.2: "2147483648 (2^31)").
 pub const DELTA_MAX: u32 = 1 << 31;
@@ -194,10 +194,6 @@ pub fn delta_seconds(v: &[u8]) -> Option<u32> {
         }
     }
     Some(n as u32)
-}
-
-pub(super) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Calls `f` for each well-formed directive of one `Cache-Control` line; malformed members

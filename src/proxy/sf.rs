@@ -18,6 +18,11 @@ pub enum Item {
     Other,
 }
 
+/// An RFC 9110 `tchar` (a token character), shared with the Cache-Control directive parser.
+pub(super) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// Parses the field lines of one dictionary field (lines are joined with commas, RFC 8941
 /// §4.2). `None` on any syntax error. A repeated key keeps its last value.
 pub fn parse_dictionary(values: GetAll<'_, HeaderValue>) -> Option<Vec<(String, Item)>> {
@@ -174,8 +179,7 @@ impl Parser<'_> {
             }
             b'A'..=b'Z' | b'a'..=b'z' | b'*' => {
                 self.i += 1;
-                while matches!(self.peek(), Some(c) if super::directives::is_tchar(c) || c == b':' || c == b'/')
-                {
+                while matches!(self.peek(), Some(c) if is_tchar(c) || c == b':' || c == b'/') {
                     self.i += 1;
                 }
                 Some(Item::Other)
