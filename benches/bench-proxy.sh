@@ -6,14 +6,18 @@
 #       --proxy-cmd "$PWD/benches/bench-proxy.sh" --proxy-port 6188 --proxy-name sightline
 #
 # SIGHTLINE_BENCH_TELEMETRY=on exports 100 % of traces and metrics to SIGHTLINE_BENCH_OTLP
-# (default http://127.0.0.1:4317: start a collector there, e.g. `rotel start`).
+# (default http://127.0.0.1:4317: start a collector there, e.g. `rotel start`). Finer:
+# SIGHTLINE_BENCH_METRICS=on|off, SIGHTLINE_BENCH_TRACES=on|off, SIGHTLINE_BENCH_SAMPLE=0.01.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SIGHTLINE_BIN:-$here/target/release/sightline}
 cfg=$(mktemp /tmp/sightline-bench.XXXXXX.toml)
 servers=$(printf '"%s",' ${BENCH_UPSTREAMS//,/ })
-telemetry=false
-[ "${SIGHTLINE_BENCH_TELEMETRY:-off}" = on ] && telemetry=true
+telemetry=off
+[ "${SIGHTLINE_BENCH_TELEMETRY:-off}" = on ] && telemetry=on
+metrics=false traces=false
+[ "${SIGHTLINE_BENCH_METRICS:-$telemetry}" = on ] && metrics=true
+[ "${SIGHTLINE_BENCH_TRACES:-$telemetry}" = on ] && traces=true
 cat >"$cfg" <<CONF
 [proxy]
 listen = "${BENCH_LISTEN:-127.0.0.1:6188}"
@@ -29,9 +33,9 @@ kind = "tcp"
 interval = "2s"
 
 [telemetry]
-traces = $telemetry
-metrics = $telemetry
-sample_ratio = 1.0
+traces = $traces
+metrics = $metrics
+sample_ratio = ${SIGHTLINE_BENCH_SAMPLE:-1.0}
 otlp_endpoint = "${SIGHTLINE_BENCH_OTLP:-http://127.0.0.1:4317}"
 
 [admin]
