@@ -372,7 +372,11 @@ async fn alert_rules_show_the_configured_thresholds() {
         )
     );
     assert_eq!(r["severity"], "warning");
-    assert_eq!(v["rules"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        v["rules"][1]["name"], "errors",
+        "every configured rule, in order"
+    );
+    assert_eq!(v["rules"].as_array().unwrap().len(), 2);
     assert_eq!(v["upstream_down"], true);
 }
 
