@@ -250,6 +250,12 @@ pub struct Summary {
     pub slowest: Vec<LinkedRequest>,
     /// The trace UI base links point under, when configured.
     pub jaeger_ui_url: Option<String>,
+    /// Client connections: open, half-open, shed, refused, timeouts, client errors.
+    #[serde(default)]
+    pub connections: crate::telemetry::connections::ConnectionFigures,
+    /// Half-open connections shed at `max_connections` (also in `connections.shed`).
+    #[serde(default)]
+    pub connections_shed: u64,
 }
 
 impl Summary {
@@ -267,6 +273,8 @@ impl Summary {
             snapshot,
             slowest,
             jaeger_ui_url: links.base().map(str::to_owned),
+            connections: crate::telemetry::connections::connections().figures(),
+            connections_shed: crate::telemetry::connections::connections().figures().shed,
         }
     }
 }

@@ -20,6 +20,7 @@ mod cache_rfc_range;
 mod cache_rfc_stale;
 mod cache_rfc_support;
 mod config_cli;
+mod connections;
 mod edges;
 mod harness;
 mod load;
