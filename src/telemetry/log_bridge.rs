@@ -1,7 +1,8 @@
 //! The `log` → `tracing` bridge for pingora's own messages: client-caused conditions (a client
 //! that hung up, reset, timed out or sent garbage) are demoted to debug and counted in
-//! [`connections`](super::connections); pingora's warnings are rate-limited; everything else
-//! passes to `tracing` unchanged.
+//! [`connections`](super::connections); conditions a flood triggers in bulk (accept failing)
+//! become one warning per 10 s with a count of those skipped; everything else passes to
+//! `tracing` unchanged.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,7 +12,7 @@ use tracing_log::{AsLog, LogTracer};
 
 use super::connections::connections;
 
-/// Seconds between two pingora warnings of the same kind reaching the log.
+/// Seconds between two bulk-condition warnings reaching the log.
 const WARN_EVERY_SECS: u64 = 10;
 
 /// Installs the bridge as the `log` logger. Call before `tracing_subscriber`'s `try_init`
@@ -111,7 +112,7 @@ impl Log for Bridge {
             connections().count_client_error();
             return self.forward_at(record, Level::Debug);
         }
-        if kind == Kind::Other && record.level() == Level::Error {
+        if kind == Kind::Other {
             return self.inner.log(record);
         }
         if self.warn_allowed() {

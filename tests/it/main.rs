@@ -22,6 +22,7 @@ mod cache_rfc_support;
 mod config_cli;
 mod connections;
 mod edges;
+mod flood;
 mod harness;
 mod load;
 mod shutdown;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -22,7 +22,16 @@ pub struct Gate {
     seq: AtomicU64,
     // Locked once when a connection starts waiting for a header and once when it stops; never
     // per request on a keep-alive connection whose header arrives in one read.
-    half_open: Mutex<BTreeMap<u64, Arc<Notify>>>,
+    half_open: Mutex<BTreeMap<u64, Arc<Victim>>>,
+    // Shed connections not yet closed: they still hold a descriptor, but their room is taken.
+    pending: AtomicU64,
+}
+
+/// What the gate keeps of a half-open connection to shed it.
+#[derive(Debug, Default)]
+struct Victim {
+    notify: Notify,
+    shed: AtomicBool,
 }
 
 impl Gate {
@@ -32,6 +41,7 @@ impl Gate {
             budget: budget.max(1) as u64,
             seq: AtomicU64::new(0),
             half_open: Mutex::new(BTreeMap::new()),
+            pending: AtomicU64::new(0),
         }
     }
 
@@ -45,14 +55,14 @@ impl Gate {
         connections().opened();
         let mut adm = Admission {
             gate: self.clone(),
-            shed: Arc::new(Notify::new()),
+            victim: Arc::new(Victim::default()),
             slot: None,
         };
         adm.register();
         adm
     }
 
-    fn registry(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Notify>>> {
+    fn registry(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Victim>>> {
         // A panic while holding this lock cannot leave the map inconsistent.
         self.half_open.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -61,8 +71,10 @@ impl Gate {
     fn shed_oldest(&self) -> bool {
         let victim = self.registry().pop_first();
         match victim {
-            Some((_, notify)) => {
-                notify.notify_one();
+            Some((_, victim)) => {
+                victim.shed.store(true, Relaxed);
+                self.pending.fetch_add(1, Relaxed);
+                victim.notify.notify_one();
                 connections().count_shed();
                 true
             }
@@ -74,7 +86,14 @@ impl Gate {
 #[async_trait]
 impl ConnectionFilter for Gate {
     async fn should_accept(&self, _addr: Option<&SocketAddr>) -> bool {
-        if connections().open() < self.budget || self.shed_oldest() {
+        let open = connections().open();
+        // Room already being freed by shed connections still closing: admit without shedding
+        // another, within a small overshoot the descriptor reserve absorbs.
+        let freeing = open.saturating_sub(self.pending.load(Relaxed)) < self.budget;
+        if open < self.budget || (freeing && open < self.budget + self.budget / 16) {
+            return true;
+        }
+        if self.shed_oldest() {
             return true;
         }
         connections().count_refused();
@@ -86,7 +105,7 @@ impl ConnectionFilter for Gate {
 #[derive(Debug)]
 pub struct Admission {
     gate: Arc<Gate>,
-    shed: Arc<Notify>,
+    victim: Arc<Victim>,
     // The registry key while half-open.
     slot: Option<u64>,
 }
@@ -94,7 +113,7 @@ pub struct Admission {
 impl Admission {
     /// Resolves when the gate sheds this connection (only while half-open).
     pub fn shed_signal(&self) -> &Notify {
-        &self.shed
+        &self.victim.notify
     }
 
     /// The connection is waiting for (more of) a request header.
@@ -103,7 +122,7 @@ impl Admission {
             return;
         }
         let seq = self.gate.seq.fetch_add(1, Relaxed);
-        self.gate.registry().insert(seq, self.shed.clone());
+        self.gate.registry().insert(seq, self.victim.clone());
         self.slot = Some(seq);
     }
 
@@ -127,6 +146,9 @@ impl Admission {
 impl Drop for Admission {
     fn drop(&mut self) {
         self.header_done();
+        if self.victim.shed.load(Relaxed) {
+            self.gate.pending.fetch_sub(1, Relaxed);
+        }
         let left = connections().closed();
         memory::connection_closed(left);
     }

@@ -10,6 +10,10 @@ const DRAINED: u64 = 8;
 
 static PEAK: AtomicU64 = AtomicU64::new(0);
 
+// Links mimalloc into every build of the library (its tests too), not only the binary that
+// installs it as the global allocator.
+extern crate mimalloc as _;
+
 extern "C" {
     // In the mimalloc library that `libmimalloc-sys` links for the global allocator (its
     // Rust declaration sits behind the `extended` feature, which would pull a new crate).
