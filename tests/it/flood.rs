@@ -103,6 +103,8 @@ fn p99(samples: &mut [Duration]) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_header_flood_beyond_the_file_limit_leaves_the_proxy_serving() {
+    // Latency figures: not while another measuring test loads the CPU.
+    let _alone = crate::load::measuring_alone().await;
     set_nofile(u64::MAX, None).expect("raise the test's own open-file limit");
     let origin = TestOrigin::named("a").await;
     let cfg = ConfigBuilder::new(&[origin.addr()])
