@@ -216,7 +216,9 @@ impl App {
         let mut server = Server::new_with_opt_and_conf(None, server_conf(&cfg));
         server.bootstrap();
         let proxy = Sightline::new(cfg.clone(), balancer, cache, telemetry.clone());
-        let gate = Arc::new(edge::gate::Gate::new(connection_budget(&cfg)));
+        let gate = Arc::new(
+            edge::gate::Gate::new(connection_budget(&cfg)).reporting_to(telemetry.stats.clone()),
+        );
         let app = pingora_proxy::http_proxy(&server.configuration, proxy);
         let mut service = edge::service("sightline proxy", app, gate, &cfg.proxy);
         for addr in &cfg.proxy.listen {

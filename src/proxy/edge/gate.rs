@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 
 use super::memory;
 use crate::telemetry::connections::connections;
+use crate::telemetry::stats::LiveStats;
 
 /// Admits connections (pingora calls [`ConnectionFilter::should_accept`] at accept) and hands
 /// each an [`Admission`] that keeps the counts right until it is dropped.
@@ -23,6 +24,8 @@ pub struct Gate {
     // Locked once when a connection starts waiting for a header and once when it stops; never
     // per request on a keep-alive connection whose header arrives in one read.
     half_open: Mutex<BTreeMap<u64, Arc<Victim>>>,
+    // The snapshot's `connections` gauge, kept alongside the process-wide counters.
+    live: Option<Arc<LiveStats>>,
     // Shed connections not yet closed: they still hold a descriptor, but their room is taken.
     pending: AtomicU64,
 }
@@ -42,7 +45,14 @@ impl Gate {
             seq: AtomicU64::new(0),
             half_open: Mutex::new(BTreeMap::new()),
             pending: AtomicU64::new(0),
+            live: None,
         }
+    }
+
+    /// Also keeps `stats`' open-connection gauge (the snapshot's `connections`).
+    pub fn reporting_to(mut self, stats: Arc<LiveStats>) -> Gate {
+        self.live = Some(stats);
+        self
     }
 
     /// The connection budget.
@@ -53,6 +63,9 @@ impl Gate {
     /// Counts a new connection, half-open until its first header is read.
     pub fn admit(self: &Arc<Self>) -> Admission {
         connections().opened();
+        if let Some(live) = &self.live {
+            live.connection_opened();
+        }
         let mut adm = Admission {
             gate: self.clone(),
             victim: Arc::new(Victim::default()),
@@ -148,6 +161,9 @@ impl Drop for Admission {
         self.header_done();
         if self.victim.shed.load(Relaxed) {
             self.gate.pending.fetch_sub(1, Relaxed);
+        }
+        if let Some(live) = &self.gate.live {
+            live.connection_closed();
         }
         let left = connections().closed();
         memory::connection_closed(left);
