@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::dashboard;
 use crate::observe::observatory::{Component, Observatory, ObservatorySettings};
 use crate::observe::snapshot::MetricsSnapshot;
-use crate::proxy::{balance, CacheParts, Sightline};
+use crate::proxy::{balance, edge, CacheParts, Sightline};
 use crate::telemetry::clock::{Clock, SystemClock};
 use crate::telemetry::otel::OtelGuard;
 use crate::telemetry::{
@@ -95,6 +95,26 @@ fn server_conf(cfg: &Config) -> ServerConf {
         work_stealing: cfg.proxy.threads.get() > 1,
         ..ServerConf::default()
     }
+}
+
+/// Raises the open-file limit and works out how many client connections fit beside the
+/// descriptors upstreams, health checks and the admin need (see `proxy::edge::limits`).
+fn connection_budget(cfg: &Config) -> usize {
+    let nofile = edge::limits::raise_nofile().unwrap_or(1024);
+    let b = edge::limits::budget(
+        cfg.proxy.max_connections.get(),
+        nofile,
+        cfg.upstreams.keepalive_pool,
+        cfg.upstreams.servers.len(),
+        cfg.proxy.threads.get(),
+    );
+    tracing::info!(
+        nofile = b.nofile,
+        reserve = b.reserve,
+        max_connections = b.connections,
+        "client connection budget"
+    );
+    b.connections
 }
 
 /// Checks that every listen address can be bound, so a busy port is a clear error at start-up
@@ -196,11 +216,11 @@ impl App {
         let mut server = Server::new_with_opt_and_conf(None, server_conf(&cfg));
         server.bootstrap();
         let proxy = Sightline::new(cfg.clone(), balancer, cache, telemetry.clone());
-        let mut service = pingora_proxy::http_proxy_service_with_name(
-            &server.configuration,
-            proxy,
-            "sightline proxy",
+        let gate = Arc::new(
+            edge::gate::Gate::new(connection_budget(&cfg)).reporting_to(telemetry.stats.clone()),
         );
+        let app = pingora_proxy::http_proxy(&server.configuration, proxy);
+        let mut service = edge::service("sightline proxy", app, gate, &cfg.proxy);
         for addr in &cfg.proxy.listen {
             service.add_tcp(&addr.to_string());
         }

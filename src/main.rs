@@ -30,11 +30,14 @@ fn init_logging(format: LogFormat, otel: Option<&OtelGuard>) {
             .boxed(),
         LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
     };
-    // pingora logs through `log`; `try_init` installs the log → tracing bridge.
+    // pingora logs through `log`: sightline's bridge (client-caused messages demoted) goes in
+    // first, so `try_init` keeps it rather than installing a plain `LogTracer`.
+    sightline::telemetry::log_bridge::install();
     let _ = tracing_subscriber::registry()
         .with(console.with_filter(filter))
         .with(otel.and_then(|g| g.tracing_layer()))
         .try_init();
+    sightline::telemetry::log_bridge::sync_max_level();
 }
 
 /// Starts the side runtime, OTLP export on it, and logging; then builds and runs the proxy.

@@ -269,7 +269,55 @@ pub fn render(s: &MetricsSnapshot) -> String {
         "Always 1; labels say the version.",
     );
     o.sample("sightline_build_info", &[("version", &s.version)], 1);
+    connections(&mut o);
     o.0
+}
+
+/// The client-connection gauges and counters (process-wide, see `telemetry::connections`).
+fn connections(o: &mut Out) {
+    let c = crate::telemetry::connections::connections().figures();
+    o.one(
+        "sightline_connections_open",
+        "gauge",
+        "Client connections open.",
+        c.open,
+    );
+    o.one(
+        "sightline_connections_half_open",
+        "gauge",
+        "Client connections that have not finished a request header.",
+        c.half_open,
+    );
+    o.one(
+        "sightline_connections_shed_total",
+        "counter",
+        "Half-open client connections closed to make room at max_connections.",
+        c.shed,
+    );
+    o.one(
+        "sightline_connections_refused_total",
+        "counter",
+        "Client connections refused at max_connections.",
+        c.refused,
+    );
+    o.one(
+        "sightline_connections_header_timeouts_total",
+        "counter",
+        "Client connections closed because a request header exceeded header_timeout.",
+        c.header_timeouts,
+    );
+    o.one(
+        "sightline_connections_idle_closed_total",
+        "counter",
+        "Keep-alive client connections closed after idle_timeout.",
+        c.idle_closed,
+    );
+    o.one(
+        "sightline_connections_client_errors_total",
+        "counter",
+        "Client-caused connection errors (hang-ups, resets, garbage), logged at debug.",
+        c.client_errors,
+    );
 }
 
 /// A minimal parser of the exposition for tests: checks the structure and returns samples.

@@ -250,6 +250,13 @@ pub struct Summary {
     pub slowest: Vec<LinkedRequest>,
     /// The trace UI base links point under, when configured.
     pub jaeger_ui_url: Option<String>,
+    /// Half-open connections shed at `max_connections` (`connections`, open now, is in the
+    /// snapshot above).
+    #[serde(default)]
+    pub connections_shed: u64,
+    /// Every client-connection figure: open, half-open, shed, refused, timeouts, client errors.
+    #[serde(default)]
+    pub connection_stats: crate::telemetry::connections::ConnectionFigures,
 }
 
 impl Summary {
@@ -262,11 +269,14 @@ impl Summary {
             .cloned()
             .map(|r| links.link(r))
             .collect();
+        let conns = crate::telemetry::connections::connections().figures();
         Summary {
             status: status(&snapshot),
             snapshot,
             slowest,
             jaeger_ui_url: links.base().map(str::to_owned),
+            connections_shed: conns.shed,
+            connection_stats: conns,
         }
     }
 }

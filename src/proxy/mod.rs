@@ -12,6 +12,7 @@ pub mod cache;
 mod cache_filters;
 pub mod ctx;
 pub mod directives;
+pub mod edge;
 mod errors;
 pub mod freshness;
 pub mod headers;

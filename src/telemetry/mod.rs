@@ -3,7 +3,9 @@
 //! The proxy calls [`Telemetry`]; admin, dashboards and alerts read snapshots built from it.
 
 pub mod clock;
+pub mod connections;
 pub mod latency;
+pub mod log_bridge;
 pub mod otel;
 pub mod recent;
 pub mod record;

@@ -138,22 +138,35 @@ impl ProxyProcess {
     /// Writes `toml_text` to a temp file and starts `sightline run -c` on it without waiting;
     /// `proxy_addr`/`admin_addr` are where the text says it listens.
     pub fn spawn(toml_text: &str, proxy_addr: SocketAddr, admin_addr: SocketAddr) -> ProxyProcess {
+        ProxyProcess::spawn_with(toml_text, proxy_addr, admin_addr, |_| {})
+    }
+
+    /// Like [`Self::spawn`], letting `customize` adjust the command first (e.g. a `pre_exec`
+    /// that lowers the child's resource limits).
+    pub fn spawn_with(
+        toml_text: &str,
+        proxy_addr: SocketAddr,
+        admin_addr: SocketAddr,
+        customize: impl FnOnce(&mut std::process::Command),
+    ) -> ProxyProcess {
         let mut config = tempfile::Builder::new()
             .prefix("sightline-it-")
             .suffix(".toml")
             .tempfile()
             .expect("create a temp config file");
         std::io::Write::write_all(&mut config, toml_text.as_bytes()).expect("write the config");
-        let mut child = sightline_command([
+        let mut command = sightline_command([
             OsStr::new("run"),
             OsStr::new("-c"),
             config.path().as_os_str(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the sightline binary");
+        ]);
+        customize(&mut command);
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the sightline binary");
         let stdout = Captured::default();
         let stderr = Captured::default();
         let readers = vec![

@@ -1,0 +1,151 @@
+//! The client edge: wraps pingora's HTTP proxy app in a [`ServerApp`] that admits connections
+//! through the [`gate::Gate`] (`max_connections`), reads every HTTP/1.x request header itself
+//! under `header_timeout` (the first request of a connection included), closes kept-alive
+//! connections idle for `idle_timeout`, and only then hands the connection and the bytes
+//! already read to pingora.
+
+pub mod gate;
+pub mod header;
+pub mod limits;
+pub mod memory;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora_core::protocols::http::ServerSession;
+use pingora_core::protocols::{Stream, ALPN};
+use pingora_core::server::ShutdownWatch;
+use pingora_core::services::listening::Service;
+use tokio::time::Instant;
+
+use crate::config::model::ProxyConfig;
+use crate::telemetry::connections::connections;
+use gate::{Admission, Gate};
+use header::{Head, HeaderLimits, Wait};
+
+/// The proxy's [`ServerApp`]: `A` (pingora's `HttpProxy`) behind the gate and header deadline.
+pub struct Edge<A> {
+    app: Arc<A>,
+    gate: Arc<Gate>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    limits: HeaderLimits,
+}
+
+impl<A> Edge<A> {
+    /// Wraps `app` with the limits of `cfg`, admitting through `gate`.
+    pub fn new(app: A, gate: Arc<Gate>, cfg: &ProxyConfig) -> Edge<A> {
+        Edge {
+            app: Arc::new(app),
+            gate,
+            header_timeout: cfg.header_timeout,
+            idle_timeout: cfg.idle_timeout,
+            limits: HeaderLimits {
+                header_timeout: cfg.header_timeout,
+                max_bytes: cfg.max_request_header_bytes.get(),
+            },
+        }
+    }
+}
+
+/// A pingora service running `app` behind the edge; add listeners with `add_tcp` /
+/// `add_tls_with_settings` on the result (all of them pass through the gate).
+pub fn service<A>(name: &str, app: A, gate: Arc<Gate>, cfg: &ProxyConfig) -> Service<Edge<A>>
+where
+    A: HttpServerApp + Send + Sync + 'static,
+{
+    let mut service = Service::new(name.to_string(), Edge::new(app, gate.clone(), cfg));
+    service.set_connection_filter(gate);
+    service
+}
+
+impl<A> Edge<A>
+where
+    A: HttpServerApp + Send + Sync + 'static,
+{
+    /// Serves HTTP/1.x requests on `stream` one header at a time until it closes.
+    async fn serve_h1(
+        &self,
+        mut stream: Stream,
+        mut adm: Admission,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let mut watch = shutdown.clone();
+        let mut settings: Option<HttpPersistentSettings> = None;
+        let mut wait = Wait::Header(Instant::now() + self.header_timeout);
+        loop {
+            if *shutdown.borrow() && settings.is_some() {
+                return None;
+            }
+            let head =
+                header::read_head(&mut stream, wait, self.limits, &mut adm, &mut watch).await;
+            let bytes = match head {
+                Head::Complete(bytes) => bytes,
+                Head::TimedOut { partial } => {
+                    connections().count_header_timeout();
+                    if partial {
+                        header::answer_and_close(&mut stream, 408).await;
+                    }
+                    return None;
+                }
+                Head::TooLarge => {
+                    header::answer_and_close(&mut stream, 431).await;
+                    return None;
+                }
+                Head::Idle => {
+                    connections().count_idle_closed();
+                    return None;
+                }
+                Head::Closed | Head::Shed | Head::Shutdown => return None,
+            };
+            adm.header_done();
+            let mut session = ServerSession::new_http1(stream);
+            match settings.take() {
+                Some(s) => s.apply_to_session(&mut session),
+                None => {
+                    session.set_keepalive_reuses_remaining(
+                        self.app
+                            .server_options()
+                            .and_then(|o| o.keepalive_request_limit),
+                    );
+                }
+            }
+            // sightline's request filter sets the keep-alive time again per request; this
+            // covers responses pingora writes before it (400 for a malformed header).
+            let keepalive = (!*shutdown.borrow()).then(|| self.idle_timeout.as_secs().max(1));
+            session.set_keepalive(keepalive);
+            session.set_pipelined_prefix(bytes);
+            let reused = self.app.process_new_http(session, shutdown).await?;
+            let (next, persistent) = reused.consume();
+            stream = next;
+            settings = persistent;
+            wait = Wait::Idle(Instant::now() + self.idle_timeout);
+        }
+    }
+}
+
+#[async_trait]
+impl<A> ServerApp for Edge<A>
+where
+    A: HttpServerApp + Send + Sync + 'static,
+{
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let mut adm = self.gate.admit();
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            // HTTP/2 over TLS: pingora's own h2 server (its handshake and idle timeouts).
+            adm.header_done();
+            return ServerApp::process_new(&self.app, stream, shutdown).await;
+        }
+        self.serve_h1(stream, adm, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.app.http_cleanup().await;
+    }
+}
