@@ -139,7 +139,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     );
 
     type Pick = fn(&crate::observe::snapshot::UpstreamFigures) -> f64;
-    let per_upstream: [(&str, &str, &str, Pick); 5] = [
+    let per_upstream: [(&str, &str, &str, Pick); 7] = [
         (
             "sightline_upstream_healthy",
             "gauge",
@@ -169,6 +169,18 @@ pub fn render(s: &MetricsSnapshot) -> String {
             "counter",
             "Sum of attempt latencies.",
             |u| u.latency_sum_seconds,
+        ),
+        (
+            "sightline_upstream_ejected",
+            "gauge",
+            "1 while outlier detection holds the upstream out of rotation.",
+            |u| u8::from(u.ejected).into(),
+        ),
+        (
+            "sightline_upstream_ejections_total",
+            "counter",
+            "Times outlier detection ejected the upstream.",
+            |u| u.ejections as f64,
         ),
     ];
     for (name, kind, help, pick) in per_upstream {
