@@ -105,6 +105,12 @@ pub fn render(s: &MetricsSnapshot) -> String {
         s.telemetry.spans_dropped + s.telemetry.metric_points_dropped,
     );
     o.one(
+        "sightline_telemetry_spans_dropped_buffer_full_total",
+        "counter",
+        "Spans dropped because the exporter held telemetry.max_buffer bytes.",
+        s.telemetry.spans_dropped_buffer_full,
+    );
+    o.one(
         "sightline_telemetry_spans_exported_total",
         "counter",
         "Spans the OTLP collector accepted.",

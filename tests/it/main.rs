@@ -19,6 +19,7 @@ mod cache_rfc_kept;
 mod cache_rfc_range;
 mod cache_rfc_stale;
 mod cache_rfc_support;
+mod collector_pause;
 mod config_cli;
 mod edges;
 mod faults;
