@@ -292,7 +292,11 @@ impl ProxyHttp for Sightline {
     ) -> Box<Error> {
         ctx.end_attempt(None, true);
         if let Some(a) = ctx.attempts.last() {
-            outlier_record(&self.telemetry, a.upstream, outlier::Outcome::ConnectFailure);
+            outlier_record(
+                &self.telemetry,
+                a.upstream,
+                outlier::Outcome::ConnectFailure,
+            );
             ctx.outlier_recorded = true;
         }
         let retries_used = ctx.attempts.len().saturating_sub(1) as u32;
@@ -412,7 +416,9 @@ impl ProxyHttp for Sightline {
             let outcome = match (a.status, ctx.error) {
                 (Some(s), _) if s >= 500 => Some(outlier::Outcome::ServerError),
                 (Some(_), _) => Some(outlier::Outcome::Success),
-                (None, Some("timeout" | "upstream_error")) => Some(outlier::Outcome::GatewayFailure),
+                (None, Some("timeout" | "upstream_error")) => {
+                    Some(outlier::Outcome::GatewayFailure)
+                }
                 // The client left first: nothing learned about the upstream.
                 (None, _) => None,
             };

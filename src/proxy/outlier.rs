@@ -172,7 +172,10 @@ impl Outliers {
             s.failures.store(0, Relaxed);
             if until != 0 && now_ms >= until {
                 // A successful probe: fully back, doubling forgotten.
-                if s.until_ms.compare_exchange(until, 0, Relaxed, Relaxed).is_ok() {
+                if s.until_ms
+                    .compare_exchange(until, 0, Relaxed, Relaxed)
+                    .is_ok()
+                {
                     s.streak.store(0, Relaxed);
                 }
             }

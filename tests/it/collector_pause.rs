@@ -62,7 +62,8 @@ async fn load(url: &str, secs: Duration, pid: u32) -> Phase {
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let workers: Vec<_> = (0..CLIENTS)
         .map(|_| {
-            let (stop, ok, failed, url) = (stop.clone(), ok.clone(), failed.clone(), url.to_owned());
+            let (stop, ok, failed, url) =
+                (stop.clone(), ok.clone(), failed.clone(), url.to_owned());
             tokio::spawn(async move {
                 let http = client();
                 while !stop.load(Ordering::Relaxed) {
@@ -156,8 +157,14 @@ async fn paused_collector_costs_no_requests_no_throughput_and_bounded_memory() {
         MAX_BUFFER_KIB + 8 * 1024,
     );
     assert_eq!(up.failed, 0, "requests failed with the collector up");
-    assert!(spans_up > 0, "nothing reached the collector while it was up");
-    assert_eq!(down.failed, 0, "requests failed while the collector was paused");
+    assert!(
+        spans_up > 0,
+        "nothing reached the collector while it was up"
+    );
+    assert_eq!(
+        down.failed, 0,
+        "requests failed while the collector was paused"
+    );
     assert!(
         ratio >= 0.9,
         "throughput fell {:.1} % with the collector paused ({:.0} → {:.0} req/s)",

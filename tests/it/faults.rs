@@ -99,7 +99,9 @@ async fn hung_upstream_costs_read_timeout_then_504_and_is_asked_once() {
             1,
             "{method}: a timed-out request was sent again"
         );
-        eprintln!("faults: hung upstream, {method} -> 504 after {took:?} (read_timeout {read_timeout:?})");
+        eprintln!(
+            "faults: hung upstream, {method} -> 504 after {took:?} (read_timeout {read_timeout:?})"
+        );
     }
 }
 

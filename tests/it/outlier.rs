@@ -120,7 +120,10 @@ async fn origin_answering_503_is_ejected_reprobed_and_returns_after_recovery() {
         (bad.hits("/x") > 3).then_some(())
     })
     .await;
-    assert!(probed.is_some(), "the ejected origin was never probed again");
+    assert!(
+        probed.is_some(),
+        "the ejected origin was never probed again"
+    );
     assert_eq!(bad.hits("/x"), 4, "one failed probe re-ejects at once");
     let u = upstream_when(&proxy, &bad_addr, |u| u["ejections"] == 2).await;
     let until2 = u["ejected_until_unix_ms"].as_u64().unwrap();
@@ -203,13 +206,19 @@ async fn the_last_upstream_in_rotation_is_never_ejected() {
     drop(proxy);
 
     // Two failing origins: one may be ejected, never both; no request gets a proxy 502.
-    let (fa, fb) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicBool::new(true)));
+    let (fa, fb) = (
+        Arc::new(AtomicBool::new(true)),
+        Arc::new(AtomicBool::new(true)),
+    );
     let a = flaky("a", fa).await;
     let b = flaky("b", fb).await;
     let proxy = ProxyProcess::start_with_admin(config(&[a.addr(), b.addr()], 2)).await;
     for i in 0..20 {
         let r = fetch(http.get(proxy.url("/z"))).await;
-        assert_eq!(r.status, 503, "#{i}: the origin's 503, not a proxy error: {r:?}");
+        assert_eq!(
+            r.status, 503,
+            "#{i}: the origin's 503, not a proxy error: {r:?}"
+        );
     }
     assert_eq!(a.hits("/z") + b.hits("/z"), 20);
     // The first to reach the threshold is ejected; the other then carries everything.
@@ -220,5 +229,8 @@ async fn the_last_upstream_in_rotation_is_never_ejected() {
     let v = upstream(&proxy, &b.addr().to_string()).await;
     let ejected_now = [&u, &v].iter().filter(|u| u["ejected"] == true).count();
     assert!(ejected_now <= 1, "both ejected: {u} {v}");
-    assert_eq!(v["ejections"], 0, "the last one in rotation was ejected: {v}");
+    assert_eq!(
+        v["ejections"], 0,
+        "the last one in rotation was ejected: {v}"
+    );
 }

@@ -130,7 +130,9 @@ pub(crate) fn span_bytes(s: &SpanData) -> usize {
         .events
         .iter()
         .map(|e| {
-            std::mem::size_of_val(e) + e.name.len() + e.attributes.iter().map(kv_bytes).sum::<usize>()
+            std::mem::size_of_val(e)
+                + e.name.len()
+                + e.attributes.iter().map(kv_bytes).sum::<usize>()
         })
         .sum();
     let links = s.links.len() * 128;
@@ -174,7 +176,9 @@ impl Pending {
     fn drain_into(&self, batch: &mut Vec<SpanData>, max: usize) -> (usize, usize) {
         let (mut n, mut bytes) = (0, 0);
         while n < max {
-            let Some((span, b)) = self.spans.pop() else { break };
+            let Some((span, b)) = self.spans.pop() else {
+                break;
+            };
             self.len.fetch_sub(1, Ordering::Relaxed);
             batch.push(span);
             bytes += b;
@@ -472,7 +476,10 @@ mod tests {
         let small = span_bytes(&span(10));
         let big = span_bytes(&span(10_010));
         assert!(small > std::mem::size_of::<SpanData>());
-        assert!(big - small >= 20_000, "string bytes counted for the encoded copy too");
+        assert!(
+            big - small >= 20_000,
+            "string bytes counted for the encoded copy too"
+        );
     }
 
     #[test]
@@ -510,7 +517,10 @@ mod tests {
         let kept = 1000 - f.spans_dropped as usize;
         assert!(f.spans_dropped_buffer_full > 0, "{f:?}");
         assert_eq!(f.spans_dropped, f.spans_dropped_buffer_full);
-        assert!(kept <= max as usize / one, "kept {kept} spans of {one} bytes");
+        assert!(
+            kept <= max as usize / one,
+            "kept {kept} spans of {one} bytes"
+        );
         assert!(kept >= max as usize / one - 1, "kept only {kept}");
         // The collector answers: in-flight exports end and release their bytes.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -523,6 +533,10 @@ mod tests {
         while q.pending.held_bytes() > 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(q.pending.held_bytes(), 0, "every byte released after export");
+        assert_eq!(
+            q.pending.held_bytes(),
+            0,
+            "every byte released after export"
+        );
     }
 }
