@@ -229,6 +229,18 @@ impl Outliers {
         ejected
     }
 
+    /// Ends any ejection of the upstream and forgets its failures: its active health check just
+    /// saw it come back (like Envoy's `successful_active_health_check_uneject_host`, but only on
+    /// the down → up transition, so an origin failing real requests while its check path answers
+    /// 200 is not let back every check interval).
+    pub fn reset(&self, id: usize) {
+        if let Some(s) = self.slots.get(id) {
+            s.until_ms.store(0, Relaxed);
+            s.streak.store(0, Relaxed);
+            s.failures.store(0, Relaxed);
+        }
+    }
+
     /// Ejections since start, summed over upstreams.
     pub fn total_ejections(&self) -> u64 {
         self.slots.iter().map(|s| s.ejections.load(Relaxed)).sum()
@@ -352,6 +364,17 @@ mod tests {
         assert!(!o.record(0, Outcome::ServerError, T0 + 10, all));
         assert_eq!(o.state(0, T0 + 10).ejected_until_unix_ms, Some(T0 + 1000));
         assert_eq!(o.state(0, T0).ejections, 1);
+    }
+
+    #[test]
+    fn reset_lets_an_ejected_upstream_back_at_once() {
+        let o = outliers(2, 1);
+        assert!(o.record(0, Outcome::ConnectFailure, T0, all));
+        o.reset(0);
+        assert!(!o.is_ejected(0, T0 + 1));
+        // The doubling is forgotten too.
+        assert!(o.record(0, Outcome::ConnectFailure, T0 + 1, all));
+        assert_eq!(o.state(0, T0 + 1).ejected_until_unix_ms, Some(T0 + 1001));
     }
 
     #[test]

@@ -168,6 +168,8 @@ impl UpstreamBoard {
         let now = now_ms();
         s.last_change_ms.store(now, Relaxed);
         if healthy {
+            // Its check saw it come back: a passive ejection from the outage ends too.
+            self.outliers.reset(id);
             let since = s.down_since_ms.swap(0, Relaxed);
             if since > 0 {
                 s.downtime_ms.fetch_add(now.saturating_sub(since), Relaxed);
