@@ -143,7 +143,9 @@ impl App {
                 addr: cfg.admin.listen,
                 source,
             })?;
-        let board = Arc::new(UpstreamBoard::new(&cfg.upstreams.servers));
+        let board = Arc::new(
+            UpstreamBoard::new(&cfg.upstreams.servers).with_outlier(&cfg.upstreams.outlier),
+        );
         let stats = Arc::new(LiveStats::new(cfg.upstreams.servers.len()));
         let cache = cfg
             .cache

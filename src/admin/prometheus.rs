@@ -105,6 +105,12 @@ pub fn render(s: &MetricsSnapshot) -> String {
         s.telemetry.spans_dropped + s.telemetry.metric_points_dropped,
     );
     o.one(
+        "sightline_telemetry_spans_dropped_buffer_full_total",
+        "counter",
+        "Spans dropped because the exporter held telemetry.max_buffer bytes.",
+        s.telemetry.spans_dropped_buffer_full,
+    );
+    o.one(
         "sightline_telemetry_spans_exported_total",
         "counter",
         "Spans the OTLP collector accepted.",
@@ -139,7 +145,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     );
 
     type Pick = fn(&crate::observe::snapshot::UpstreamFigures) -> f64;
-    let per_upstream: [(&str, &str, &str, Pick); 5] = [
+    let per_upstream: [(&str, &str, &str, Pick); 7] = [
         (
             "sightline_upstream_healthy",
             "gauge",
@@ -169,6 +175,18 @@ pub fn render(s: &MetricsSnapshot) -> String {
             "counter",
             "Sum of attempt latencies.",
             |u| u.latency_sum_seconds,
+        ),
+        (
+            "sightline_upstream_ejected",
+            "gauge",
+            "1 while outlier detection holds the upstream out of rotation.",
+            |u| u8::from(u.ejected).into(),
+        ),
+        (
+            "sightline_upstream_ejections_total",
+            "counter",
+            "Times outlier detection ejected the upstream.",
+            |u| u.ejections as f64,
         ),
     ];
     for (name, kind, help, pick) in per_upstream {

@@ -158,6 +158,27 @@ fn upstream_down_warns_per_upstream() {
 }
 
 #[test]
+fn an_ejected_upstream_is_down() {
+    let (e, clock, sink) = engine(config(vec![], true));
+    let mut s = MetricsSnapshot::default();
+    s.upstreams.push(UpstreamFigures {
+        address: "127.0.0.1:9001".into(),
+        healthy: true,
+        ejected: true,
+        ..Default::default()
+    });
+    assert_eq!(
+        run_for(&e, &clock, &sink, &s, 1),
+        ["ALERT FIRING warning upstream_down(127.0.0.1:9001): upstream_healthy=0 < 1 for 0s"]
+    );
+    s.upstreams[0].ejected = false;
+    assert_eq!(
+        run_for(&e, &clock, &sink, &s, 1),
+        ["ALERT RESOLVED upstream_down(127.0.0.1:9001) after 1s"]
+    );
+}
+
+#[test]
 fn ack_marks_the_alert() {
     let (e, clock, sink) = engine(config(vec![latency_rule(0)], false));
     run_for(&e, &clock, &sink, &with_latency(300.0), 1);

@@ -98,7 +98,7 @@ impl From<&AlertRule> for Rule {
 
 impl Rule {
     /// The per-upstream "upstream down" warning (spec §7 default), firing at once: the
-    /// balancer's `unhealthy_after` already debounces.
+    /// balancer's `unhealthy_after` and outlier detection's `consecutive_failures` debounce.
     pub fn upstream_down(index: usize, address: &str) -> Rule {
         Rule {
             name: "upstream_down".into(),
@@ -121,7 +121,8 @@ impl Rule {
             Watched::UpstreamHealthy(i) => {
                 s.upstreams
                     .get(i)
-                    .map(|u| if u.healthy { 1.0 } else { 0.0 })
+                    // Out of rotation either way: failed active checks or passively ejected.
+                    .map(|u| if u.healthy && !u.ejected { 1.0 } else { 0.0 })
             }
             Watched::Metric(m) => match m {
                 AlertMetric::AvgResponseTimeMs => {

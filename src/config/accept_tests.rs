@@ -244,6 +244,12 @@ fn shipped_config_is_exactly_the_documented_one() {
                 unhealthy_after: NonZeroU32::new(2).unwrap(),
                 healthy_after: NonZeroU32::new(1).unwrap(),
             },
+            outlier: OutlierConfig {
+                enabled: true,
+                consecutive_failures: NonZeroU32::new(5).unwrap(),
+                base_ejection: s(30),
+                max_ejection: s(300),
+            },
         },
         cache: CacheConfig {
             enabled: true,
@@ -262,6 +268,7 @@ fn shipped_config_is_exactly_the_documented_one() {
             metrics_interval: s(10),
             jaeger_ui_url: String::new(),
             trace_response_header: true,
+            max_buffer: 16 << 20,
         },
         admin: AdminConfig {
             listen: addr("127.0.0.1:9190"),

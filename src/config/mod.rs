@@ -239,6 +239,12 @@ impl Config {
                     unhealthy_after: std::num::NonZeroU32::new(2).expect("> 0"),
                     healthy_after: std::num::NonZeroU32::new(1).expect("> 0"),
                 },
+                outlier: OutlierConfig {
+                    enabled: true,
+                    consecutive_failures: std::num::NonZeroU32::new(5).expect("> 0"),
+                    base_ejection: s(30),
+                    max_ejection: s(300),
+                },
             },
             cache: CacheConfig {
                 enabled: true,
@@ -257,6 +263,7 @@ impl Config {
                 metrics_interval: s(10),
                 jaeger_ui_url: String::new(),
                 trace_response_header: true,
+                max_buffer: 16 << 20,
             },
             admin: AdminConfig {
                 listen: "127.0.0.1:9190".parse().expect("literal address"),

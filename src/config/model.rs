@@ -66,6 +66,21 @@ pub struct UpstreamsConfig {
     pub keepalive_pool: usize,
     /// Active health checking.
     pub health_check: HealthCheckConfig,
+    /// Passive health: ejection of upstreams that keep failing real requests.
+    pub outlier: OutlierConfig,
+}
+
+/// `[upstreams.outlier]`: passive health (outlier detection).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutlierConfig {
+    /// Whether failing upstreams are ejected at all.
+    pub enabled: bool,
+    /// Connect failures or 5xx responses in a row that eject an upstream.
+    pub consecutive_failures: NonZeroU32,
+    /// First ejection's length; each repeat ejection doubles it.
+    pub base_ejection: Duration,
+    /// Cap on the doubled ejection length.
+    pub max_ejection: Duration,
 }
 
 /// How upstream health is probed.
@@ -139,6 +154,8 @@ pub struct TelemetryConfig {
     pub jaeger_ui_url: String,
     /// Sampled responses carry the W3C `traceresponse` header.
     pub trace_response_header: bool,
+    /// Bytes of spans the exporter may hold (queued and in flight); beyond it spans are dropped.
+    pub max_buffer: u64,
 }
 
 /// `[admin]`.

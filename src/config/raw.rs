@@ -69,6 +69,22 @@ pub struct RawUpstreams {
     pub keepalive_pool: Option<i64>,
     /// `[upstreams.health_check]`
     pub health_check: RawHealthCheck,
+    /// `[upstreams.outlier]`
+    pub outlier: RawOutlier,
+}
+
+/// `[upstreams.outlier]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawOutlier {
+    /// Outlier detection on/off.
+    pub enabled: Option<bool>,
+    /// Failures in a row that eject.
+    pub consecutive_failures: Option<i64>,
+    /// First ejection length.
+    pub base_ejection: Option<Scalar>,
+    /// Longest ejection.
+    pub max_ejection: Option<Scalar>,
 }
 
 /// `[upstreams.health_check]`
@@ -123,6 +139,8 @@ pub struct RawTelemetry {
     pub jaeger_ui_url: Option<String>,
     /// Emit `traceresponse`.
     pub trace_response_header: Option<bool>,
+    /// Bytes of spans held by the exporter (a size).
+    pub max_buffer: Option<Scalar>,
 }
 
 /// `[admin]`

@@ -65,6 +65,19 @@ pub fn render(s: &MetricsSnapshot) -> String {
             "Upstreams: {}/{} healthy",
             s.healthy_upstreams, s.total_upstreams
         )?;
+        for u in s.upstreams.iter().filter(|u| u.ejected) {
+            let left = u
+                .ejected_until_unix_ms
+                .map(|t| t.saturating_sub(s.generated_unix_ms) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            writeln!(
+                out,
+                "Ejected: {} for {} s more ({})",
+                u.address,
+                one_decimal(left),
+                u.ejection_reason.as_deref().unwrap_or("outlier detection")
+            )?;
+        }
         writeln!(out, "Active Alerts: {}", alerts_line(s))?;
         writeln!(out, "{RULE}")
     })();
@@ -157,8 +170,29 @@ Active Alerts: none
         assert!(out.contains("Average Response Time: 0.4 ms"), "{out}");
         assert!(out.contains("Error Rate: 0%\n"), "{out}");
         assert!(out.contains("Upstreams: 2/3 healthy\n"), "{out}");
+        assert!(!out.contains("Ejected"), "{out}");
         assert!(out.contains(
             "Active Alerts: 2 (high_latency [warning], upstream_down(127.0.0.1:9002) [warning])\n"
         ));
+    }
+
+    #[test]
+    fn ejected_upstreams_get_a_line() {
+        let mut s = golden_snapshot();
+        s.generated_unix_ms = 1_000_000;
+        s.upstreams = vec![UpstreamFigures {
+            address: "127.0.0.1:9002".into(),
+            healthy: true,
+            ejected: true,
+            ejected_until_unix_ms: Some(1_012_500),
+            ejection_reason: Some("5 consecutive failures (last: 5xx responses)".into()),
+            ejections: 1,
+            ..Default::default()
+        }];
+        let out = render(&s);
+        assert!(
+            out.contains("Ejected: 127.0.0.1:9002 for 12.5 s more (5 consecutive failures (last: 5xx responses))\n"),
+            "{out}"
+        );
     }
 }

@@ -313,6 +313,10 @@ impl Observatory {
                     consecutive_failures: h.consecutive_failures,
                     last_change_unix_ms: h.last_change_unix_ms,
                     downtime_seconds: h.downtime_seconds,
+                    ejected: h.ejected,
+                    ejected_until_unix_ms: h.ejected_until_unix_ms,
+                    ejection_reason: h.ejection_reason.clone(),
+                    ejections: h.ejections,
                 }
             })
             .collect();

@@ -282,6 +282,18 @@ pub struct UpstreamFigures {
     pub last_change_unix_ms: u64,
     /// Total time out of rotation, seconds.
     pub downtime_seconds: f64,
+    /// Passively ejected (outlier detection) right now.
+    #[serde(default)]
+    pub ejected: bool,
+    /// End of the current ejection, ms since the Unix epoch.
+    #[serde(default)]
+    pub ejected_until_unix_ms: Option<u64>,
+    /// Why it is ejected.
+    #[serde(default)]
+    pub ejection_reason: Option<String>,
+    /// Ejections since start.
+    #[serde(default)]
+    pub ejections: u64,
 }
 
 /// Alert severity as shown in snapshots.

@@ -1,5 +1,6 @@
 //! Round-robin over health-checked upstreams (pingora-load-balancing), with every check's
-//! outcome written to the [`UpstreamBoard`] for the admin figures.
+//! outcome written to the [`UpstreamBoard`] for the admin figures, skipping upstreams that
+//! passive health (outlier detection) has ejected.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,27 @@ use crate::telemetry::UpstreamId;
 
 /// The round-robin balancer type the proxy selects from.
 pub type Balancer = LoadBalancer<RoundRobin>;
+
+/// The next upstream for a request: round robin over upstreams that pass their checks, are not
+/// ejected and were not `tried` yet; then over any not ejected; then over any healthy one (the
+/// outlier detector never ejects the last one, but a check may have just failed the others).
+pub fn pick(
+    lb: &Balancer,
+    board: &UpstreamBoard,
+    tried: impl Fn(UpstreamId) -> bool,
+) -> Option<Backend> {
+    let id = |b: &Backend| b.addr.as_inet().and_then(|a| board.id_of(a));
+    lb.select_with(b"", 256, |b, healthy| {
+        healthy && id(b).is_some_and(|i| !tried(i) && !board.is_ejected(i))
+    })
+    // Every upstream in rotation was tried already: go round again rather than fail.
+    .or_else(|| {
+        lb.select_with(b"", 256, |b, healthy| {
+            healthy && id(b).is_some_and(|i| !board.is_ejected(i))
+        })
+    })
+    .or_else(|| lb.select(b"", 256))
+}
 
 /// A health check that records each probe on the board before answering pingora.
 struct ObservedCheck {

@@ -61,6 +61,8 @@ pub struct RequestCtx {
     pub body_bytes: u64,
     /// Size of the request head (line and headers) as received.
     pub header_bytes: u64,
+    /// The current attempt's outcome was already given to outlier detection.
+    pub outlier_recorded: bool,
 }
 
 impl RequestCtx {
@@ -86,6 +88,7 @@ impl RequestCtx {
             error_status: 0,
             body_bytes: 0,
             header_bytes: 0,
+            outlier_recorded: false,
         }
     }
 

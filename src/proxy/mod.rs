@@ -17,6 +17,7 @@ mod errors;
 pub mod freshness;
 pub mod headers;
 pub mod invalidate;
+pub mod outlier;
 pub mod policy;
 mod sf;
 pub mod store;
@@ -241,17 +242,7 @@ impl ProxyHttp for Sightline {
             }
         }
         let board = &self.telemetry.upstreams;
-        let backend = self
-            .balancer
-            .select_with(b"", 256, |b, healthy| {
-                healthy
-                    && b.addr
-                        .as_inet()
-                        .and_then(|a| board.id_of(a))
-                        .is_some_and(|id| !ctx.was_tried(id))
-            })
-            // Every healthy upstream was tried already: go round again rather than fail.
-            .or_else(|| self.balancer.select(b"", 256));
+        let backend = balance::pick(&self.balancer, board, |id| ctx.was_tried(id));
         let Some(backend) = backend else {
             ctx.no_upstream = true;
             return Err(Self::http_error(502, "no healthy upstream"));
@@ -264,6 +255,7 @@ impl ProxyHttp for Sightline {
             .id_of(&addr)
             .expect("balancer backends come from the board's list");
         ctx.mark_tried(id);
+        ctx.outlier_recorded = false;
         board.begin_request(id);
         if let Some(prev) = ctx.in_flight_upstream.replace(id) {
             board.end_request(prev);
@@ -300,6 +292,14 @@ impl ProxyHttp for Sightline {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.end_attempt(None, true);
+        if let Some(a) = ctx.attempts.last() {
+            outlier_record(
+                &self.telemetry,
+                a.upstream,
+                outlier::Outcome::ConnectFailure,
+            );
+            ctx.outlier_recorded = true;
+        }
         let retries_used = ctx.attempts.len().saturating_sub(1) as u32;
         if session.req_header().method.is_idempotent() && retries_used < self.cfg.upstreams.retries
         {
@@ -413,6 +413,20 @@ impl ProxyHttp for Sightline {
             ctx.error = Some(classify(e).1);
         }
         ctx.end_attempt(None, e.is_some());
+        if let (Some(a), false) = (ctx.attempts.last(), ctx.outlier_recorded) {
+            let outcome = match (a.status, ctx.error) {
+                (Some(s), _) if s >= 500 => Some(outlier::Outcome::ServerError),
+                (Some(_), _) => Some(outlier::Outcome::Success),
+                (None, Some("timeout" | "upstream_error")) => {
+                    Some(outlier::Outcome::GatewayFailure)
+                }
+                // The client left first: nothing learned about the upstream.
+                (None, _) => None,
+            };
+            if let Some(o) = outcome {
+                outlier_record(&self.telemetry, a.upstream, o);
+            }
+        }
         let req = session.req_header();
         let status = session
             .response_written()
@@ -446,5 +460,19 @@ impl ProxyHttp for Sightline {
             sampled: ctx.trace.sampled,
         };
         self.telemetry.finish(&ctx.trace, &rec);
+    }
+}
+
+/// Records one attempt's outcome for passive health, logging the (rare) ejection once.
+fn outlier_record(telemetry: &Telemetry, id: crate::telemetry::UpstreamId, o: outlier::Outcome) {
+    let board = &telemetry.upstreams;
+    if board.record_outcome(id, o) {
+        let st = board.outlier_state(id);
+        tracing::warn!(
+            upstream = %board.addr(id),
+            until_unix_ms = st.ejected_until_unix_ms.unwrap_or(0),
+            reason = st.ejection_reason.as_deref().unwrap_or(""),
+            "upstream ejected by outlier detection"
+        );
     }
 }

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::record::UpstreamId;
+use crate::config::OutlierConfig;
+use crate::proxy::outlier::{Outcome, Outliers};
 
 /// Milliseconds since the Unix epoch (0 = never).
 fn now_ms() -> u64 {
@@ -55,12 +57,21 @@ pub struct UpstreamHealth {
     pub downtime_seconds: f64,
     /// Requests currently waiting on this upstream.
     pub in_flight: u64,
+    /// Passively ejected (outlier detection) right now.
+    pub ejected: bool,
+    /// End of the current ejection, ms since the Unix epoch.
+    pub ejected_until_unix_ms: Option<u64>,
+    /// Why it is ejected.
+    pub ejection_reason: Option<String>,
+    /// Ejections since start.
+    pub ejections: u64,
 }
 
 /// The table of all upstreams' live state.
 #[derive(Debug)]
 pub struct UpstreamBoard {
     slots: Box<[UpstreamSlot]>,
+    outliers: Outliers,
 }
 
 impl UpstreamBoard {
@@ -81,7 +92,38 @@ impl UpstreamBoard {
                 in_flight: AtomicU64::new(0),
             })
             .collect();
-        UpstreamBoard { slots }
+        UpstreamBoard {
+            slots,
+            outliers: Outliers::disabled(addrs.len()),
+        }
+    }
+
+    /// The same board with passive health (outlier detection) under `cfg`.
+    pub fn with_outlier(mut self, cfg: &OutlierConfig) -> Self {
+        self.outliers = Outliers::new(self.slots.len(), cfg);
+        self
+    }
+
+    /// Records one attempt's outcome for passive health; true when it ejected the upstream.
+    pub fn record_outcome(&self, id: UpstreamId, outcome: Outcome) -> bool {
+        self.outliers
+            .record(id, outcome, now_ms(), |j| self.is_healthy(j))
+    }
+
+    /// Whether an upstream is passively ejected now.
+    pub fn is_ejected(&self, id: UpstreamId) -> bool {
+        let until = self.outliers.until_ms(id);
+        until != 0 && now_ms() < until
+    }
+
+    /// The ejection reason and length text of an upstream, for the log line when it is ejected.
+    pub fn outlier_state(&self, id: UpstreamId) -> crate::proxy::outlier::OutlierState {
+        self.outliers.state(id, now_ms())
+    }
+
+    /// Ejections since start, all upstreams.
+    pub fn total_ejections(&self) -> u64 {
+        self.outliers.total_ejections()
     }
 
     /// Number of upstreams.
@@ -126,6 +168,8 @@ impl UpstreamBoard {
         let now = now_ms();
         s.last_change_ms.store(now, Relaxed);
         if healthy {
+            // Its check saw it come back: a passive ejection from the outage ends too.
+            self.outliers.reset(id);
             let since = s.down_since_ms.swap(0, Relaxed);
             if since > 0 {
                 s.downtime_ms.fetch_add(now.saturating_sub(since), Relaxed);
@@ -163,7 +207,9 @@ impl UpstreamBoard {
         let now = now_ms();
         self.slots
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(id, s)| {
+                let outlier = self.outliers.state(id, now);
                 let since = s.down_since_ms.load(Relaxed);
                 let current = if since > 0 {
                     now.saturating_sub(since)
@@ -180,6 +226,10 @@ impl UpstreamBoard {
                     last_change_unix_ms: s.last_change_ms.load(Relaxed),
                     downtime_seconds: (s.downtime_ms.load(Relaxed) + current) as f64 / 1000.0,
                     in_flight: s.in_flight.load(Relaxed),
+                    ejected: outlier.ejected,
+                    ejected_until_unix_ms: outlier.ejected_until_unix_ms,
+                    ejection_reason: outlier.ejection_reason,
+                    ejections: outlier.ejections,
                 }
             })
             .collect()

@@ -213,7 +213,10 @@ async fn get_is_retried_past_a_refusing_upstream_and_post_is_not() {
     let live = TestOrigin::named("live").await;
     let dead = free_addr();
     // No health checks: the refusing upstream stays in rotation, so only retries can help.
-    let cfg = ConfigBuilder::new(&[live.addr(), dead]).set("upstreams.health_check.kind", "none");
+    // No outlier detection either (it would eject the dead one after a few GETs).
+    let cfg = ConfigBuilder::new(&[live.addr(), dead])
+        .set("upstreams.health_check.kind", "none")
+        .set("upstreams.outlier.enabled", false);
     let proxy = ProxyProcess::start(cfg).await;
     let http = client();
 

@@ -47,6 +47,11 @@ pub struct Rotel {
 }
 
 impl Rotel {
+    /// The agent's process id (to pause it with SIGSTOP).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `bin` forwarding everything over OTLP/gRPC to `forward_to`; returns once its
     /// gRPC port accepts connections.
     pub fn start(bin: &Path, forward_to: &str) -> Rotel {

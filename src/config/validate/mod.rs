@@ -17,6 +17,7 @@ use super::units::{parse_duration, parse_size, size_from_int};
 use super::ConfigError;
 
 mod alerts;
+mod outlier;
 
 /// Validates `raw`, appending a [`ConfigError`] to `errs` for every problem found.
 /// The returned config is only meaningful when `errs` stayed empty.
@@ -312,6 +313,7 @@ impl Checker<'_> {
                     dh.healthy_after,
                 ),
             },
+            outlier: self.outlier(r.outlier, d.outlier),
         }
     }
 
@@ -392,6 +394,7 @@ impl Checker<'_> {
             ),
             jaeger_ui_url: jaeger.unwrap_or(d.jaeger_ui_url),
             trace_response_header: r.trace_response_header.unwrap_or(d.trace_response_header),
+            max_buffer: self.size("telemetry.max_buffer", r.max_buffer, d.max_buffer),
         }
     }
 

@@ -45,7 +45,13 @@ pub fn block(admin: &str, r: &Result<Summary, String>) -> String {
             out,
             "{:<24} {:<5} {:>9} {:>10} {:>8} {:>9}",
             u.address,
-            if u.healthy { "up" } else { "DOWN" },
+            if u.ejected {
+                "EJECT"
+            } else if u.healthy {
+                "up"
+            } else {
+                "DOWN"
+            },
             u.in_flight,
             u.requests,
             u.errors,

@@ -29,6 +29,9 @@ pub struct ExportFigures {
     pub metric_points_dropped: u64,
     /// Export calls that failed (both signals).
     pub failed_exports: u64,
+    /// Of `spans_dropped`, those refused because the exporter held `telemetry.max_buffer` bytes.
+    #[serde(default)]
+    pub spans_dropped_buffer_full: u64,
 }
 
 /// Allows one event per period; lock-free, with the clock passed in so it is testable.
@@ -66,6 +69,7 @@ pub struct ExportHealth {
     epoch: Instant,
     spans_exported: AtomicU64,
     spans_dropped: AtomicU64,
+    spans_dropped_buffer_full: AtomicU64,
     metric_points_dropped: AtomicU64,
     failed_exports: AtomicU64,
     failing: AtomicBool,
@@ -85,6 +89,7 @@ impl ExportHealth {
             epoch: Instant::now(),
             spans_exported: AtomicU64::new(0),
             spans_dropped: AtomicU64::new(0),
+            spans_dropped_buffer_full: AtomicU64::new(0),
             metric_points_dropped: AtomicU64::new(0),
             failed_exports: AtomicU64::new(0),
             failing: AtomicBool::new(false),
@@ -111,6 +116,14 @@ impl ExportHealth {
     pub fn span_queue_full(&self) {
         self.spans_dropped.fetch_add(1, Relaxed);
         self.warn(&"span export queue full");
+    }
+
+    /// A span could not be queued because the exporter already holds `telemetry.max_buffer`
+    /// bytes of spans (request path).
+    pub fn span_buffer_full(&self) {
+        self.spans_dropped.fetch_add(1, Relaxed);
+        self.spans_dropped_buffer_full.fetch_add(1, Relaxed);
+        self.warn(&"span export buffer full (telemetry.max_buffer)");
     }
 
     /// A span arrived after shutdown: lost, but not worth a warning.
@@ -155,6 +168,7 @@ impl ExportHealth {
         ExportFigures {
             spans_exported: self.spans_exported.load(Relaxed),
             spans_dropped: self.spans_dropped.load(Relaxed),
+            spans_dropped_buffer_full: self.spans_dropped_buffer_full.load(Relaxed),
             metric_points_dropped: self.metric_points_dropped.load(Relaxed),
             failed_exports: self.failed_exports.load(Relaxed),
         }

@@ -116,7 +116,14 @@ pub fn init_with_health(
     let (tracer_provider, spans) = if cfg.traces {
         let (mut exporter, mode) = exporters::span_exporter(cfg, tuning.export_timeout)?;
         opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
-        let queue = SpanQueue::start(exporter, mode, tuning, health.clone(), runtime);
+        let queue = SpanQueue::start(
+            exporter,
+            mode,
+            tuning,
+            cfg.max_buffer,
+            health.clone(),
+            runtime,
+        );
         let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(cfg.sample_ratio)));
         let provider = SdkTracerProvider::builder()
             .with_span_processor(queue.clone())

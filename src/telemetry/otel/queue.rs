@@ -10,6 +10,12 @@
 //! from its own thread (the default 2048 queue dropped 29 % at 40k req/s in the trial), and its
 //! failures surface only as SDK log lines. Here a full queue or a failed export is counted in
 //! [`ExportHealth`] and warned about at most once a minute.
+//!
+//! Memory is bounded in bytes as well as in spans (`telemetry.max_buffer`): each span's size is
+//! estimated once at enqueue from its name and attribute lengths, and the estimate stays
+//! charged while the span is queued, waiting for an export slot, or inside an export call (a
+//! paused collector holds exports until their timeout). A span that would pass the bound is
+//! dropped and counted (`spans_dropped_buffer_full`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,7 +23,7 @@ use std::time::Duration;
 
 use crossbeam_queue::SegQueue;
 
-use opentelemetry::Context;
+use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use tokio::runtime::Handle;
@@ -106,11 +112,45 @@ enum Control {
     Shutdown(std::sync::mpsc::SyncSender<()>),
 }
 
+/// Estimated bytes one attribute costs: the pair itself plus its string contents.
+fn kv_bytes(kv: &KeyValue) -> usize {
+    let value = match &kv.value {
+        Value::String(s) => s.as_str().len(),
+        Value::Array(_) => 64,
+        _ => 0,
+    };
+    std::mem::size_of::<KeyValue>() + kv.key.as_str().len() + value
+}
+
+/// Estimated bytes a span holds while the exporter has it: the `SpanData` and its strings, and
+/// the strings once more for the encoded copy an export call builds. Cheap: lengths only.
+pub(crate) fn span_bytes(s: &SpanData) -> usize {
+    let attrs: usize = s.attributes.iter().map(kv_bytes).sum();
+    let events: usize = s
+        .events
+        .iter()
+        .map(|e| {
+            std::mem::size_of_val(e)
+                + e.name.len()
+                + e.attributes.iter().map(kv_bytes).sum::<usize>()
+        })
+        .sum();
+    let links = s.links.len() * 128;
+    // Encoded copy: ~one byte per string byte plus a few bytes of framing per field.
+    let encoded = s.name.len() + attrs + events + links + 96;
+    std::mem::size_of::<SpanData>() + s.name.len() + attrs + events + links + encoded
+}
+
 /// The spans waiting for export, shared by the producers and the export task.
 struct Pending {
-    spans: SegQueue<SpanData>,
+    /// Each span with its byte estimate (computed once, released when its export ends).
+    spans: SegQueue<(SpanData, usize)>,
     /// Spans in `spans` (reserved before the push, so the bound is never exceeded).
     len: AtomicUsize,
+    /// Estimated bytes of spans queued, waiting for an export slot or being exported.
+    bytes: AtomicUsize,
+    /// Bound on `bytes` (`telemetry.max_buffer`).
+    max_bytes: usize,
     /// Set at shutdown: later spans are refused and counted.
     closed: AtomicBool,
     /// Wakes the export task when a full batch is waiting.
@@ -124,21 +164,38 @@ impl std::fmt::Debug for Pending {
         f.debug_struct("Pending")
             .field("len", &self.len.load(Ordering::Relaxed))
             .field("max_len", &self.max_len)
+            .field("bytes", &self.bytes.load(Ordering::Relaxed))
+            .field("max_bytes", &self.max_bytes)
             .finish()
     }
 }
 
 impl Pending {
-    /// Moves up to `max` spans into `batch`; returns how many.
-    fn drain_into(&self, batch: &mut Vec<SpanData>, max: usize) -> usize {
-        let mut n = 0;
+    /// Moves up to `max` spans into `batch`; returns how many and their byte estimates (still
+    /// charged to `bytes` until [`Pending::release`]).
+    fn drain_into(&self, batch: &mut Vec<SpanData>, max: usize) -> (usize, usize) {
+        let (mut n, mut bytes) = (0, 0);
         while n < max {
-            let Some(span) = self.spans.pop() else { break };
+            let Some((span, b)) = self.spans.pop() else {
+                break;
+            };
             self.len.fetch_sub(1, Ordering::Relaxed);
             batch.push(span);
+            bytes += b;
             n += 1;
         }
-        n
+        (n, bytes)
+    }
+
+    /// An export ended (sent or failed): its spans no longer count against the bound.
+    fn release(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Estimated bytes held now (tests).
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -160,17 +217,20 @@ impl std::fmt::Debug for Control {
 }
 
 impl SpanQueue {
-    /// Starts the export task for `exporter` on `runtime`.
+    /// Starts the export task for `exporter` on `runtime`, holding at most `max_bytes` of spans.
     pub(crate) fn start<E: SpanExporter + 'static>(
         exporter: E,
         mode: ExportMode,
         tuning: &ExportTuning,
+        max_bytes: u64,
         health: Arc<ExportHealth>,
         runtime: &Handle,
     ) -> SpanQueue {
         let pending = Arc::new(Pending {
             spans: SegQueue::new(),
             len: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX).max(1),
             closed: AtomicBool::new(false),
             batch_ready: Notify::new(),
             max_len: tuning.max_queue_size.max(1),
@@ -217,13 +277,21 @@ impl SpanProcessor for SpanQueue {
             self.health.span_after_shutdown();
             return;
         }
+        let size = span_bytes(&span);
+        // Reserve bytes before the push, like the count, so concurrent producers never overshoot.
+        if p.bytes.fetch_add(size, Ordering::Relaxed) + size > p.max_bytes {
+            p.release(size);
+            self.health.span_buffer_full();
+            return;
+        }
         let before = p.len.fetch_add(1, Ordering::Relaxed);
         if before >= p.max_len {
             p.len.fetch_sub(1, Ordering::Relaxed);
+            p.release(size);
             self.health.span_queue_full();
             return;
         }
-        p.spans.push(span);
+        p.spans.push((span, size));
         if (before + 1).is_multiple_of(p.batch_size) {
             p.batch_ready.notify_one();
         }
@@ -281,8 +349,8 @@ impl<E: SpanExporter + 'static> Worker<E> {
                     // Only full batches here; the tick sends the remainder.
                     while pending.len.load(Ordering::Relaxed) >= batch_size {
                         let mut batch = Vec::with_capacity(batch_size);
-                        pending.drain_into(&mut batch, batch_size);
-                        self.dispatch(batch).await;
+                        let (_, bytes) = pending.drain_into(&mut batch, batch_size);
+                        self.dispatch(batch, bytes, &pending).await;
                     }
                 }
                 _ = tick.tick() => self.drain_all(&pending, batch_size).await,
@@ -291,13 +359,14 @@ impl<E: SpanExporter + 'static> Worker<E> {
     }
 
     /// Exports everything queued, in batches.
-    async fn drain_all(&self, pending: &Pending, batch_size: usize) {
+    async fn drain_all(&self, pending: &Arc<Pending>, batch_size: usize) {
         loop {
             let mut batch = Vec::with_capacity(batch_size.min(pending.len.load(Ordering::Relaxed)));
-            if pending.drain_into(&mut batch, batch_size) == 0 {
+            let (n, bytes) = pending.drain_into(&mut batch, batch_size);
+            if n == 0 {
                 return;
             }
-            self.dispatch(batch).await;
+            self.dispatch(batch, bytes, pending).await;
         }
     }
 
@@ -309,7 +378,8 @@ impl<E: SpanExporter + 'static> Worker<E> {
 
     /// Starts one export once a slot is free; waiting here is what lets the queue fill (and
     /// drop) instead of memory growing when the collector is slow.
-    async fn dispatch(&self, batch: Vec<SpanData>) {
+    async fn dispatch(&self, batch: Vec<SpanData>, bytes: usize, pending: &Arc<Pending>) {
+        let pending = pending.clone();
         let permit = self
             .permits
             .clone()
@@ -338,6 +408,7 @@ impl<E: SpanExporter + 'static> Worker<E> {
                 }
             };
             health.export_finished(Signal::Traces, n, &result);
+            pending.release(bytes);
             drop(permit);
         });
     }
@@ -364,5 +435,108 @@ mod tests {
         );
         assert_eq!(t.scheduled_delay, Duration::from_millis(250));
         assert_eq!(t.export_timeout, ExportTuning::default().export_timeout);
+    }
+
+    /// An exporter whose calls never finish until `release` is notified: a paused collector.
+    #[derive(Debug, Default)]
+    struct Stuck {
+        release: Arc<Notify>,
+        received: Arc<AtomicUsize>,
+    }
+
+    impl SpanExporter for Stuck {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.release.notified().await;
+            self.received.fetch_add(batch.len(), Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    fn span(attr_len: usize) -> SpanData {
+        use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
+        SpanData {
+            span_context: SpanContext::empty_context(),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Server,
+            name: "GET".into(),
+            start_time: std::time::SystemTime::now(),
+            end_time: std::time::SystemTime::now(),
+            attributes: vec![KeyValue::new("url.path", "x".repeat(attr_len))],
+            dropped_attributes_count: 0,
+            events: Default::default(),
+            links: Default::default(),
+            status: Status::Unset,
+            instrumentation_scope: Default::default(),
+        }
+    }
+
+    #[test]
+    fn span_estimate_grows_with_attribute_lengths() {
+        let small = span_bytes(&span(10));
+        let big = span_bytes(&span(10_010));
+        assert!(small > std::mem::size_of::<SpanData>());
+        assert!(
+            big - small >= 20_000,
+            "string bytes counted for the encoded copy too"
+        );
+    }
+
+    #[test]
+    fn a_stuck_collector_holds_at_most_max_bytes_and_drops_are_counted() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let exporter = Stuck::default();
+        let (release, received) = (exporter.release.clone(), exporter.received.clone());
+        let tuning = ExportTuning {
+            max_queue_size: 100_000,
+            max_export_batch_size: 10,
+            scheduled_delay: Duration::from_millis(10),
+            export_timeout: Duration::from_secs(3600),
+            max_concurrent_exports: 2,
+        };
+        let health = Arc::new(ExportHealth::new("test"));
+        let max = 64 * 1024;
+        let q = SpanQueue::start(
+            exporter,
+            ExportMode::Async,
+            &tuning,
+            max,
+            health.clone(),
+            rt.handle(),
+        );
+        let one = span_bytes(&span(500));
+        for _ in 0..1000 {
+            q.on_end(span(500));
+            assert!(q.pending.held_bytes() <= max as usize);
+        }
+        let f = health.figures();
+        let kept = 1000 - f.spans_dropped as usize;
+        assert!(f.spans_dropped_buffer_full > 0, "{f:?}");
+        assert_eq!(f.spans_dropped, f.spans_dropped_buffer_full);
+        assert!(
+            kept <= max as usize / one,
+            "kept {kept} spans of {one} bytes"
+        );
+        assert!(kept >= max as usize / one - 1, "kept only {kept}");
+        // The collector answers: in-flight exports end and release their bytes.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while received.load(Ordering::Relaxed) < kept && std::time::Instant::now() < deadline {
+            release.notify_waiters();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(received.load(Ordering::Relaxed), kept);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while q.pending.held_bytes() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            q.pending.held_bytes(),
+            0,
+            "every byte released after export"
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! `telemetry.metrics_interval = "1s"` so they arrive quickly.
 
 #[path = "../../otlp_receiver/mod.rs"]
-mod otlp_receiver;
+pub mod otlp_receiver;
 
 mod collector;
 mod load;
