@@ -16,6 +16,7 @@ use crate::dashboard;
 use crate::observe::observatory::{Component, Observatory, ObservatorySettings};
 use crate::observe::snapshot::MetricsSnapshot;
 use crate::proxy::{balance, CacheParts, Sightline};
+use crate::reload::{LiveParts, Reloader, SPARE_UPSTREAMS};
 use crate::telemetry::clock::{Clock, SystemClock};
 use crate::telemetry::otel::OtelGuard;
 use crate::telemetry::{
@@ -50,6 +51,7 @@ pub struct App {
     side: tokio::runtime::Runtime,
     otel: OtelGuard,
     stop: tokio::sync::watch::Sender<bool>,
+    reloader: Arc<Reloader>,
 }
 
 /// The runtime for everything beside the request path (admin, alerts, dashboard, OTLP export),
@@ -123,8 +125,11 @@ impl App {
                 addr: cfg.admin.listen,
                 source,
             })?;
-        let board = Arc::new(UpstreamBoard::new(&cfg.upstreams.servers));
-        let stats = Arc::new(LiveStats::new(cfg.upstreams.servers.len()));
+        let board = Arc::new(UpstreamBoard::with_spare(
+            &cfg.upstreams.servers,
+            SPARE_UPSTREAMS,
+        ));
+        let stats = Arc::new(LiveStats::new(board.capacity()));
         let cache = cfg
             .cache
             .enabled
@@ -142,8 +147,19 @@ impl App {
             upstreams: board.clone(),
             metrics: otel.metrics(board.clone(), usage.clone()),
         });
-        let (balancer, health) =
-            balance::build(&cfg.upstreams, board.clone()).map_err(StartupError::Upstreams)?;
+        let balancer = balance::balancer(&cfg.upstreams, board.clone())
+            .map_err(StartupError::Upstreams)?;
+        let balancer = Arc::new(arc_swap::ArcSwap::from_pointee(balancer));
+        // Health checks run on the side runtime, so a reload can replace them.
+        let reloader = Reloader::new(
+            &cfg,
+            LiveParts {
+                balancer: balancer.clone(),
+                board: board.clone(),
+                telemetry: telemetry.clone(),
+                side: side.handle().clone(),
+            },
+        );
         let purger: Option<Arc<dyn CachePurger>> = cache
             .as_ref()
             .map(|c| Arc::new(StorePurger(c.clone_handles())) as Arc<dyn CachePurger>);
@@ -161,6 +177,7 @@ impl App {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let engine = AlertEngine::new(&cfg.alerts, clock, Arc::new(ConsoleSink::stdout()));
         let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg);
+        let _ = admin_state.reload.set(reloader.clone());
         {
             let _guard = side.enter();
             observatory.start(stop_rx.clone());
@@ -205,9 +222,6 @@ impl App {
             service.add_tcp(&addr.to_string());
         }
         server.add_service(service);
-        if let Some(health) = health {
-            server.add_service(health);
-        }
         Ok(App {
             cfg,
             server,
@@ -215,7 +229,13 @@ impl App {
             side,
             otel,
             stop,
+            reloader,
         })
+    }
+
+    /// Re-reads `path` on SIGHUP and `POST /api/config/reload` (`sightline run` only).
+    pub fn enable_reload(&self, path: std::path::PathBuf) -> std::io::Result<()> {
+        self.reloader.watch_file(path)
     }
 
     /// Runs until SIGTERM or SIGINT, drains, flushes, and returns.
@@ -227,6 +247,7 @@ impl App {
             side,
             otel,
             stop,
+            reloader: _,
         } = self;
         let signal = DrainOnSignal {
             telemetry: telemetry.clone(),

@@ -45,7 +45,8 @@ use errors::classify;
 /// The proxy: configuration, balancer, cache and telemetry shared by every request.
 pub struct Sightline {
     cfg: Arc<Config>,
-    balancer: Arc<Balancer>,
+    /// Swapped whole by a config reload; one atomic load per upstream selection.
+    balancer: Arc<arc_swap::ArcSwap<Balancer>>,
     cache: Option<CacheParts>,
     telemetry: Arc<Telemetry>,
 }
@@ -54,7 +55,7 @@ impl Sightline {
     /// Wires the request path.
     pub fn new(
         cfg: Arc<Config>,
-        balancer: Arc<Balancer>,
+        balancer: Arc<arc_swap::ArcSwap<Balancer>>,
         cache: Option<CacheParts>,
         telemetry: Arc<Telemetry>,
     ) -> Self {
@@ -240,8 +241,8 @@ impl ProxyHttp for Sightline {
             }
         }
         let board = &self.telemetry.upstreams;
-        let backend = self
-            .balancer
+        let balancer = self.balancer.load();
+        let backend = balancer
             .select_with(b"", 256, |b, healthy| {
                 healthy
                     && b.addr
@@ -250,7 +251,7 @@ impl ProxyHttp for Sightline {
                         .is_some_and(|id| !ctx.was_tried(id))
             })
             // Every healthy upstream was tried already: go round again rather than fail.
-            .or_else(|| self.balancer.select(b"", 256));
+            .or_else(|| balancer.select(b"", 256));
         let Some(backend) = backend else {
             ctx.no_upstream = true;
             return Err(Self::http_error(502, "no healthy upstream"));
