@@ -23,6 +23,7 @@ mod config_cli;
 mod edges;
 mod harness;
 mod load;
+mod reload;
 mod shutdown;
 mod stream;
 mod telemetry;
