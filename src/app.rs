@@ -147,8 +147,8 @@ impl App {
             upstreams: board.clone(),
             metrics: otel.metrics(board.clone(), usage.clone()),
         });
-        let balancer = balance::balancer(&cfg.upstreams, board.clone())
-            .map_err(StartupError::Upstreams)?;
+        let balancer =
+            balance::balancer(&cfg.upstreams, board.clone()).map_err(StartupError::Upstreams)?;
         let balancer = Arc::new(arc_swap::ArcSwap::from_pointee(balancer));
         // Health checks run on the side runtime, so a reload can replace them.
         let reloader = Reloader::new(

@@ -49,7 +49,8 @@ fn serve(
     init_logging(log_format, Some(&guard));
     let app = App::build(cfg, side, guard).context("starting sightline")?;
     if let Some(path) = path {
-        app.enable_reload(path).context("watching the config file")?;
+        app.enable_reload(path)
+            .context("watching the config file")?;
     }
     app.run();
     Ok(())

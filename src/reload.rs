@@ -154,9 +154,9 @@ impl Reloader {
     pub async fn reload(&self) -> Result<ReloadStatus, ReloadStatus> {
         let _one = self.serial.lock().await;
         let Some(path) = self.path.get() else {
-            return Err(self.refuse(
-                vec!["no config file: this process was not started with `run --config`".into()],
-            ));
+            return Err(self.refuse(vec![
+                "no config file: this process was not started with `run --config`".into(),
+            ]));
         };
         let bytes = match std::fs::read(path) {
             Ok(b) => b,

@@ -133,7 +133,9 @@ mod tests {
     #[test]
     fn upstream_list_is_applied_in_place() {
         let mut new = base();
-        new.upstreams.servers.push("127.0.0.1:9002".parse().unwrap());
+        new.upstreams
+            .servers
+            .push("127.0.0.1:9002".parse().unwrap());
         let changes = diff(&base(), &new);
         assert_eq!(
             changes,

@@ -138,7 +138,9 @@ pub async fn run_checks(lb: Arc<Balancer>, mut stop: tokio::sync::watch::Receive
         return;
     };
     loop {
-        lb.backends().run_health_check(lb.parallel_health_check).await;
+        lb.backends()
+            .run_health_check(lb.parallel_health_check)
+            .await;
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             r = stop.wait_for(|s| *s) => { let _ = r; return; }

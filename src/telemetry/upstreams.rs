@@ -6,8 +6,8 @@
 //! reserved at start (ids never move) and marks removed ones as out of the config.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -90,7 +90,9 @@ impl UpstreamBoard {
     pub fn with_spare(addrs: &[SocketAddr], spare: usize) -> Self {
         let slots: Box<[UpstreamSlot]> = (0..addrs.len() + spare)
             .map(|i| UpstreamSlot {
-                addr: addrs.get(i).map_or_else(OnceLock::new, |&a| OnceLock::from(a)),
+                addr: addrs
+                    .get(i)
+                    .map_or_else(OnceLock::new, |&a| OnceLock::from(a)),
                 in_config: AtomicBool::new(i < addrs.len()),
                 healthy: AtomicBool::new(true),
                 last_check_ms: AtomicU64::new(0),
@@ -136,7 +138,10 @@ impl UpstreamBoard {
 
     /// Address of an upstream.
     pub fn addr(&self, id: UpstreamId) -> SocketAddr {
-        *self.slots[id].addr.get().expect("ids below len have an address")
+        *self.slots[id]
+            .addr
+            .get()
+            .expect("ids below len have an address")
     }
 
     /// Whether the running config lists this upstream.
@@ -294,7 +299,10 @@ mod tests {
         assert_eq!(board.snapshot().len(), 3);
         let d: SocketAddr = "127.0.0.1:4".parse().unwrap();
         assert_eq!(board.set_members(&[d]), Err(BoardFull { capacity: 3 }));
-        assert!(board.in_config(1), "a refused change leaves the set as it was");
+        assert!(
+            board.in_config(1),
+            "a refused change leaves the set as it was"
+        );
         board.set_members(&[a]).unwrap();
         assert!(board.in_config(0) && !board.in_config(2));
     }

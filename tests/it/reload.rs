@@ -93,7 +93,10 @@ async fn sighup_moves_traffic_to_the_new_upstreams_under_load_without_a_failed_r
     );
     assert_ne!(status["config_hash"], status["initial_config_hash"]);
 
-    tokio::time::sleep((load_start + Duration::from_secs(10)).saturating_duration_since(Instant::now())).await;
+    tokio::time::sleep(
+        (load_start + Duration::from_secs(10)).saturating_duration_since(Instant::now()),
+    )
+    .await;
     stop.store(true, Relaxed);
     for l in loops {
         l.await.unwrap();
@@ -199,7 +202,8 @@ async fn post_reload_needs_the_token_and_reports_restart_only_changes() {
     let config = ConfigBuilder::new(&[a.addr()])
         .set("cache.enabled", false)
         .set("admin.token", "s3cret");
-    let mut proxy = ProxyProcess::spawn(&config.to_toml(), config.proxy_addr(), config.admin_addr());
+    let mut proxy =
+        ProxyProcess::spawn(&config.to_toml(), config.proxy_addr(), config.admin_addr());
     proxy.wait_ready().await;
     let http = client();
     let url = proxy.admin_url("/api/config/reload");
@@ -239,7 +243,9 @@ async fn post_reload_needs_the_token_and_reports_restart_only_changes() {
     // An invalid file: 400 with the field-path errors, nothing changes.
     std::fs::write(
         proxy.config_path(),
-        config.set("upstreams.servers", vec!["not-an-address"]).to_toml(),
+        config
+            .set("upstreams.servers", vec!["not-an-address"])
+            .to_toml(),
     )
     .unwrap();
     let refused = http.post(&url).bearer_auth("s3cret").send().await.unwrap();
@@ -250,7 +256,10 @@ async fn post_reload_needs_the_token_and_reports_restart_only_changes() {
         .as_str()
         .unwrap()
         .contains("upstreams.servers[0]"));
-    assert_eq!((body["count_ok"].as_u64(), body["count_failed"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (body["count_ok"].as_u64(), body["count_failed"].as_u64()),
+        (Some(1), Some(1))
+    );
     let r = client().get(proxy.url("/z")).send().await.unwrap();
     assert_eq!(r.headers()["x-origin"], "b");
     proxy.terminate().await;
