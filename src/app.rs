@@ -150,16 +150,6 @@ impl App {
         let balancer =
             balance::balancer(&cfg.upstreams, board.clone()).map_err(StartupError::Upstreams)?;
         let balancer = Arc::new(arc_swap::ArcSwap::from_pointee(balancer));
-        // Health checks run on the side runtime, so a reload can replace them.
-        let reloader = Reloader::new(
-            &cfg,
-            LiveParts {
-                balancer: balancer.clone(),
-                board: board.clone(),
-                telemetry: telemetry.clone(),
-                side: side.handle().clone(),
-            },
-        );
         let purger: Option<Arc<dyn CachePurger>> = cache
             .as_ref()
             .map(|c| Arc::new(StorePurger(c.clone_handles())) as Arc<dyn CachePurger>);
@@ -167,7 +157,7 @@ impl App {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let observatory = Observatory::new(
             stats,
-            board,
+            board.clone(),
             usage,
             ObservatorySettings::from_config(&cfg),
             clock.clone(),
@@ -176,6 +166,17 @@ impl App {
         observatory.set_export_source(Arc::new(move || export.figures()));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let engine = AlertEngine::new(&cfg.alerts, clock, Arc::new(ConsoleSink::stdout()));
+        // Health checks run on the side runtime, so a reload can replace them.
+        let reloader = Reloader::new(
+            &cfg,
+            LiveParts {
+                balancer: balancer.clone(),
+                board: board.clone(),
+                telemetry: telemetry.clone(),
+                alerts: engine.clone(),
+                side: side.handle().clone(),
+            },
+        );
         let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg);
         let _ = admin_state.reload.set(reloader.clone());
         {

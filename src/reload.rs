@@ -1,7 +1,8 @@
 //! Live config reload: re-reads the file the process started with (SIGHUP or
 //! `POST /api/config/reload`), validates it like `sightline check`, diffs it against the running
 //! config ([`crate::config::diff`]) and applies what can change in place: the upstream list and
-//! health checks (a new balancer swapped in whole), and the trace sampling ratio. Fields that
+//! health checks (a new balancer swapped in whole), the trace sampling ratio and the alert
+//! rules. Fields that
 //! need a restart are reported and keep their running value. An invalid file changes nothing.
 //!
 //! Every attempt is logged, counted and kept as [`ReloadStatus`] for `/api/summary`.
@@ -18,6 +19,7 @@ use axum::Json;
 use tokio::sync::watch;
 
 use crate::admin::AdminState;
+use crate::alerts::engine::AlertEngine;
 use crate::config::diff::{self, Change, Effect};
 use crate::config::{self, Config, HealthCheckKind, UpstreamsConfig};
 use crate::proxy::balance::{self, Balancer};
@@ -35,6 +37,8 @@ pub struct LiveParts {
     pub board: Arc<UpstreamBoard>,
     /// The request tracer (sampling ratio).
     pub telemetry: Arc<Telemetry>,
+    /// The alert engine (rules).
+    pub alerts: Arc<AlertEngine>,
     /// The side runtime the health checks run on.
     pub side: tokio::runtime::Handle,
 }
@@ -224,6 +228,9 @@ impl Reloader {
                 .telemetry
                 .tracer
                 .set_sample_ratio(new.telemetry.sample_ratio);
+        }
+        if changed("alerts.rules") {
+            self.parts.alerts.replace_rules(&new.alerts.rules);
         }
         apply_tls_certificates(new);
         Ok(())

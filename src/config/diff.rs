@@ -60,6 +60,7 @@ fields! {
         "upstreams.servers" => upstreams.servers,
         "upstreams.health_check" => upstreams.health_check,
         "telemetry.sample_ratio" => telemetry.sample_ratio,
+        "alerts.rules" => alerts.rules,
     ],
     restart: [
         "proxy.listen" => proxy.listen,
@@ -93,7 +94,6 @@ fields! {
         "dashboard.console" => dashboard.console,
         "dashboard.interval" => dashboard.interval,
         "dashboard.window" => dashboard.window,
-        "alerts.rules" => alerts.rules,
         "alerts.cooldown" => alerts.cooldown,
         "alerts.webhook" => alerts.webhook,
         "alerts.upstream_down_rule" => alerts.upstream_down_rule,
