@@ -65,6 +65,21 @@ pub fn side_runtime() -> Result<tokio::runtime::Runtime, StartupError> {
         .map_err(StartupError::Runtime)
 }
 
+/// A thread of its own for health checks and the SIGHUP listener, as pingora's background
+/// service gave them, so probes never queue behind the admin API on the side runtime.
+fn health_runtime() -> Result<tokio::runtime::Handle, StartupError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartupError::Runtime)?;
+    let handle = rt.handle().clone();
+    std::thread::Builder::new()
+        .name("sightline-health".into())
+        .spawn(move || rt.block_on(std::future::pending::<()>()))
+        .map_err(StartupError::Runtime)?;
+    Ok(handle)
+}
+
 /// Lets the admin API purge the cache without the admin knowing the proxy's types.
 struct StorePurger(CacheParts);
 
@@ -174,7 +189,7 @@ impl App {
                 board: board.clone(),
                 telemetry: telemetry.clone(),
                 alerts: engine.clone(),
-                side: side.handle().clone(),
+                side: health_runtime()?,
             },
         );
         let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg);

@@ -39,7 +39,7 @@ pub struct LiveParts {
     pub telemetry: Arc<Telemetry>,
     /// The alert engine (rules).
     pub alerts: Arc<AlertEngine>,
-    /// The side runtime the health checks run on.
+    /// Where health checks and the SIGHUP listener run (a thread of their own).
     pub side: tokio::runtime::Handle,
 }
 
