@@ -16,6 +16,7 @@ use crate::dashboard;
 use crate::observe::observatory::{Component, Observatory, ObservatorySettings};
 use crate::observe::snapshot::MetricsSnapshot;
 use crate::proxy::{balance, edge, CacheParts, Sightline};
+use crate::reload::{LiveParts, Reloader, SPARE_UPSTREAMS};
 use crate::telemetry::clock::{Clock, SystemClock};
 use crate::telemetry::otel::OtelGuard;
 use crate::telemetry::{
@@ -50,6 +51,7 @@ pub struct App {
     side: tokio::runtime::Runtime,
     otel: OtelGuard,
     stop: tokio::sync::watch::Sender<bool>,
+    reloader: Arc<Reloader>,
 }
 
 /// The runtime for everything beside the request path (admin, alerts, dashboard, OTLP export),
@@ -61,6 +63,21 @@ pub fn side_runtime() -> Result<tokio::runtime::Runtime, StartupError> {
         .enable_all()
         .build()
         .map_err(StartupError::Runtime)
+}
+
+/// A thread of its own for health checks and the SIGHUP listener, as pingora's background
+/// service gave them, so probes never queue behind the admin API on the side runtime.
+fn health_runtime() -> Result<tokio::runtime::Handle, StartupError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartupError::Runtime)?;
+    let handle = rt.handle().clone();
+    std::thread::Builder::new()
+        .name("sightline-health".into())
+        .spawn(move || rt.block_on(std::future::pending::<()>()))
+        .map_err(StartupError::Runtime)?;
+    Ok(handle)
 }
 
 /// Lets the admin API purge the cache without the admin knowing the proxy's types.
@@ -144,9 +161,10 @@ impl App {
                 source,
             })?;
         let board = Arc::new(
-            UpstreamBoard::new(&cfg.upstreams.servers).with_outlier(&cfg.upstreams.outlier),
+            UpstreamBoard::with_spare(&cfg.upstreams.servers, SPARE_UPSTREAMS)
+                .with_outlier(&cfg.upstreams.outlier),
         );
-        let stats = Arc::new(LiveStats::new(cfg.upstreams.servers.len()));
+        let stats = Arc::new(LiveStats::new(board.capacity()));
         let cache = cfg
             .cache
             .enabled
@@ -164,8 +182,9 @@ impl App {
             upstreams: board.clone(),
             metrics: otel.metrics(board.clone(), usage.clone()),
         });
-        let (balancer, health) =
-            balance::build(&cfg.upstreams, board.clone()).map_err(StartupError::Upstreams)?;
+        let balancer =
+            balance::balancer(&cfg.upstreams, board.clone()).map_err(StartupError::Upstreams)?;
+        let balancer = Arc::new(arc_swap::ArcSwap::from_pointee(balancer));
         let purger: Option<Arc<dyn CachePurger>> = cache
             .as_ref()
             .map(|c| Arc::new(StorePurger(c.clone_handles())) as Arc<dyn CachePurger>);
@@ -173,7 +192,7 @@ impl App {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let observatory = Observatory::new(
             stats,
-            board,
+            board.clone(),
             usage,
             ObservatorySettings::from_config(&cfg),
             clock.clone(),
@@ -182,7 +201,19 @@ impl App {
         observatory.set_export_source(Arc::new(move || export.figures()));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let engine = AlertEngine::new(&cfg.alerts, clock, Arc::new(ConsoleSink::stdout()));
+        // Health checks run on the side runtime, so a reload can replace them.
+        let reloader = Reloader::new(
+            &cfg,
+            LiveParts {
+                balancer: balancer.clone(),
+                board: board.clone(),
+                telemetry: telemetry.clone(),
+                alerts: engine.clone(),
+                side: health_runtime()?,
+            },
+        );
         let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg);
+        let _ = admin_state.reload.set(reloader.clone());
         {
             let _guard = side.enter();
             observatory.start(stop_rx.clone());
@@ -227,9 +258,6 @@ impl App {
             service.add_tcp(&addr.to_string());
         }
         server.add_service(service);
-        if let Some(health) = health {
-            server.add_service(health);
-        }
         Ok(App {
             cfg,
             server,
@@ -237,7 +265,13 @@ impl App {
             side,
             otel,
             stop,
+            reloader,
         })
+    }
+
+    /// Re-reads `path` on SIGHUP and `POST /api/config/reload` (`sightline run` only).
+    pub fn enable_reload(&self, path: std::path::PathBuf) -> std::io::Result<()> {
+        self.reloader.watch_file(path)
     }
 
     /// Runs until SIGTERM or SIGINT, drains, flushes, and returns.
@@ -249,6 +283,7 @@ impl App {
             side,
             otel,
             stop,
+            reloader: _,
         } = self;
         let signal = DrainOnSignal {
             telemetry: telemetry.clone(),

@@ -20,6 +20,7 @@
 //! - [`alerts`]: alert rules over snapshots, console lines, history, webhook.
 //! - [`dashboard`]: the text dashboard, its console printer, and `sightline top`.
 //! - [`demo`]: built-in demo origin servers.
+//! - [`reload`]: live config reload (SIGHUP, `POST /api/config/reload`).
 
 pub mod admin;
 pub mod alerts;
@@ -30,4 +31,5 @@ pub mod dashboard;
 pub mod demo;
 pub mod observe;
 pub mod proxy;
+pub mod reload;
 pub mod telemetry;

@@ -41,12 +41,20 @@ fn init_logging(format: LogFormat, otel: Option<&OtelGuard>) {
 }
 
 /// Starts the side runtime, OTLP export on it, and logging; then builds and runs the proxy.
-fn serve(cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
+fn serve(
+    cfg: Config,
+    log_format: LogFormat,
+    path: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let side = app::side_runtime().context("starting the side runtime")?;
     let guard =
         otel::init(&cfg.telemetry, side.handle()).context("starting OpenTelemetry export")?;
     init_logging(log_format, Some(&guard));
     let app = App::build(cfg, side, guard).context("starting sightline")?;
+    if let Some(path) = path {
+        app.enable_reload(path)
+            .context("watching the config file")?;
+    }
     app.run();
     Ok(())
 }
@@ -87,7 +95,7 @@ fn run(command: Command, log_format: LogFormat) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            serve(cfg, log_format)?;
+            serve(cfg, log_format, Some(path))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
@@ -204,7 +212,7 @@ fn run_demo(args: DemoArgs, log_format: LogFormat) -> anyhow::Result<()> {
             "  chaos          on: origins take turns being down, slow and failing (30 s cycle)"
         );
     }
-    serve(cfg, log_format)?;
+    serve(cfg, log_format, None)?;
     drop(origins);
     origins_rt.shutdown_timeout(Duration::from_secs(1));
     Ok(())

@@ -67,16 +67,25 @@ pub async fn dashboard(State(s): State<AdminState>) -> Response {
 
 /// `GET /metrics`.
 pub async fn metrics(State(s): State<AdminState>) -> Response {
-    let text = prometheus::render(&s.snapshot());
+    let mut text = prometheus::render(&s.snapshot());
+    if let Some(r) = s.reload.get() {
+        text.push_str(&crate::reload::prometheus_lines(&r.status()));
+    }
     ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response()
 }
 
 /// `GET /api/summary`.
-pub async fn summary(State(s): State<AdminState>) -> Json<Summary> {
-    Json(Summary::new(
-        MetricsSnapshot::clone(&s.snapshot()),
-        &s.links,
-    ))
+pub async fn summary(State(s): State<AdminState>) -> Response {
+    let summary = Summary::new(MetricsSnapshot::clone(&s.snapshot()), &s.links);
+    let Some(r) = s.reload.get() else {
+        return Json(summary).into_response();
+    };
+    // The reload status sits beside the snapshot's fields (`reload: {..}`).
+    let mut body = serde_json::to_value(summary).unwrap_or_default();
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("reload".into(), json!(r.status()));
+    }
+    Json(body).into_response()
 }
 
 /// `GET /api/metrics/history?duration=60`.

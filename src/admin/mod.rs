@@ -70,6 +70,8 @@ pub struct AdminState {
     pub links: Arc<TraceLinks>,
     /// Fans the per-sample message out to `GET /api/stream` clients.
     pub stream: Arc<stream::StreamHub>,
+    /// Config reload (`POST /api/config/reload`, `reload` in the summary); set once by the app.
+    pub reload: Arc<std::sync::OnceLock<Arc<crate::reload::Reloader>>>,
 }
 
 impl AdminState {
@@ -87,6 +89,7 @@ impl AdminState {
             token: cfg.admin.token.as_deref().map(Arc::from),
             links: Arc::new(TraceLinks::new(&cfg.telemetry.jaeger_ui_url)),
             stream: Arc::default(),
+            reload: Arc::default(),
         }
     }
 
@@ -120,6 +123,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/requests/recent", get(api::recent))
         .route("/api/cache/purge", post(api::purge))
         .route("/api/stream", get(stream::stream))
+        .route("/api/config/reload", post(crate::reload::admin_reload))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

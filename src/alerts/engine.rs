@@ -36,7 +36,9 @@ struct Watch {
 }
 
 struct State {
+    /// Configured rules first (`..config_rules`), then the per-upstream "down" rules.
     watches: Vec<Watch>,
+    config_rules: usize,
     upstream_rules_for: usize,
     next_id: u64,
     active: Vec<AlertRecord>,
@@ -95,6 +97,7 @@ impl AlertEngine {
             sink,
             webhook: cfg.webhook.as_deref().map(Webhook::new),
             state: Mutex::new(State {
+                config_rules: cfg.rules.len(),
                 watches,
                 upstream_rules_for: 0,
                 next_id: 1,
@@ -103,6 +106,44 @@ impl AlertEngine {
             }),
             published: watch::Sender::new(Arc::default()),
         })
+    }
+
+    /// Replaces the configured rules (config reload). An unchanged rule keeps its state and
+    /// any alert it has firing; an alert of a removed or changed rule moves to the history as
+    /// resolved; the per-upstream "down" rules are kept.
+    pub fn replace_rules(&self, rules: &[crate::config::AlertRule]) {
+        let wall = unix_ms(self.clock.wall());
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        let mut old: Vec<Watch> = st.watches.drain(..st.config_rules).collect();
+        let fresh: Vec<Watch> = rules
+            .iter()
+            .map(|r| {
+                let rule: Rule = r.into();
+                match old.iter().position(|w| w.rule == rule) {
+                    Some(i) => old.remove(i),
+                    None => Watch {
+                        rule,
+                        state: RuleState::default(),
+                        active: None,
+                    },
+                }
+            })
+            .collect();
+        for id in old.iter().filter_map(|w| w.active) {
+            if let Some(pos) = st.active.iter().position(|a| a.id == id) {
+                let mut record = st.active.remove(pos);
+                record.state = AlertEventKind::Resolved;
+                record.ended_unix_ms = Some(wall);
+                if st.resolved.len() == HISTORY_LEN {
+                    st.resolved.pop_front();
+                }
+                st.resolved.push_back(record);
+            }
+        }
+        st.config_rules = fresh.len();
+        st.watches.splice(0..0, fresh);
+        self.publish(st, wall);
     }
 
     /// The alerts as last published (lock-free for practical purposes: a cloned `Arc`).

@@ -234,3 +234,25 @@ async fn running_engine_publishes_its_alerts() {
     assert_eq!(combined.alerts, got.active);
     task.abort();
 }
+
+#[test]
+fn replacing_rules_keeps_unchanged_ones_and_resolves_removed_ones() {
+    let (e, _clock, _sink) = engine(config(vec![latency_rule(0)], false));
+    e.evaluate(&with_latency(300.0));
+    assert_eq!(e.active().len(), 1);
+    // Unchanged rule: its alert keeps firing.
+    e.replace_rules(&[latency_rule(0)]);
+    assert_eq!(e.active().len(), 1);
+    assert_eq!(e.rules().0.len(), 1);
+    // Changed threshold: the old alert moves to the history, the new rule starts afresh.
+    let mut higher = latency_rule(0);
+    higher.threshold = 500.0;
+    e.replace_rules(&[higher]);
+    assert!(e.active().is_empty());
+    assert_eq!(e.history().len(), 1);
+    assert!(e.published().active.is_empty());
+    e.evaluate(&with_latency(300.0));
+    assert!(e.active().is_empty(), "300 ms is under the new threshold");
+    e.replace_rules(&[]);
+    assert!(e.rules().0.is_empty());
+}

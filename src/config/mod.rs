@@ -4,6 +4,7 @@
 //! column), shape (unknown keys, wrong types: [`raw`] via `serde_path_to_error`), then meaning
 //! ([`validate`], which collects every error). The `OTEL_*` variables ([`env`](mod@env)) are applied last.
 
+pub mod diff;
 pub mod env;
 pub mod model;
 pub mod raw;

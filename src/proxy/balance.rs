@@ -125,9 +125,20 @@ pub fn build(
     cfg: &UpstreamsConfig,
     board: Arc<UpstreamBoard>,
 ) -> std::io::Result<(Arc<Balancer>, Option<GenBackgroundService<Balancer>>)> {
+    let lb = balancer(cfg, board)?;
+    if cfg.health_check.kind == HealthCheckKind::None {
+        return Ok((Arc::new(lb), None));
+    }
+    let service = background_service("health checks", lb);
+    Ok((service.task(), Some(service)))
+}
+
+/// The balancer for `cfg` with its health check attached (not yet running: see
+/// [`run_checks`]); a config reload builds a new one and swaps it in.
+pub fn balancer(cfg: &UpstreamsConfig, board: Arc<UpstreamBoard>) -> std::io::Result<Balancer> {
     let mut lb = Balancer::try_from_iter(cfg.servers.iter().copied())?;
     let inner = match cfg.health_check.kind {
-        HealthCheckKind::None => return Ok((Arc::new(lb), None)),
+        HealthCheckKind::None => return Ok(lb),
         HealthCheckKind::Http => http_check(cfg),
         HealthCheckKind::Tcp => tcp_check(cfg),
     };
@@ -139,6 +150,22 @@ pub fn build(
     }));
     lb.health_check_frequency = Some(cfg.health_check.interval);
     lb.parallel_health_check = true;
-    let service = background_service("health checks", lb);
-    Ok((service.task(), Some(service)))
+    Ok(lb)
+}
+
+/// Runs `lb`'s health checks every `health_check_frequency` until `stop` turns true (or its
+/// sender is dropped); the reloadable replacement for pingora's background service.
+pub async fn run_checks(lb: Arc<Balancer>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(every) = lb.health_check_frequency else {
+        return;
+    };
+    loop {
+        lb.backends()
+            .run_health_check(lb.parallel_health_check)
+            .await;
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            r = stop.wait_for(|s| *s) => { let _ = r; return; }
+        }
+    }
 }

@@ -47,7 +47,8 @@ use errors::classify;
 /// The proxy: configuration, balancer, cache and telemetry shared by every request.
 pub struct Sightline {
     cfg: Arc<Config>,
-    balancer: Arc<Balancer>,
+    /// Swapped whole by a config reload; one atomic load per upstream selection.
+    balancer: Arc<arc_swap::ArcSwap<Balancer>>,
     cache: Option<CacheParts>,
     telemetry: Arc<Telemetry>,
 }
@@ -56,7 +57,7 @@ impl Sightline {
     /// Wires the request path.
     pub fn new(
         cfg: Arc<Config>,
-        balancer: Arc<Balancer>,
+        balancer: Arc<arc_swap::ArcSwap<Balancer>>,
         cache: Option<CacheParts>,
         telemetry: Arc<Telemetry>,
     ) -> Self {
@@ -242,7 +243,8 @@ impl ProxyHttp for Sightline {
             }
         }
         let board = &self.telemetry.upstreams;
-        let backend = balance::pick(&self.balancer, board, |id| ctx.was_tried(id));
+        let balancer = self.balancer.load();
+        let backend = balance::pick(&balancer, board, |id| ctx.was_tried(id));
         let Some(backend) = backend else {
             ctx.no_upstream = true;
             return Err(Self::http_error(502, "no healthy upstream"));

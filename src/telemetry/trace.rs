@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use http::HeaderValue;
@@ -54,9 +55,8 @@ pub struct RequestTracer {
     recorder: Option<Arc<SpanRecorder>>,
     /// New traces whose id's low 63 bits fall below this are sampled (the SDK's
     /// `TraceIdRatioBased` rule, so bridged `tracing` spans agree with request spans).
-    sample_bound: u64,
-    /// Sample every new trace (ratio >= 1).
-    sample_all: bool,
+    /// `u64::MAX` samples every new trace (ratio >= 1). Atomic so a reload can change it.
+    sample_bound: AtomicU64,
     trace_response: bool,
 }
 
@@ -88,6 +88,9 @@ pub(crate) fn random_id<const N: usize>() -> [u8; N] {
 
 /// The `TraceIdRatioBased` decision for a new trace.
 fn ratio_bound(ratio: f64) -> u64 {
+    if ratio >= 1.0 {
+        return u64::MAX;
+    }
     (ratio.clamp(0.0, 1.0) * (1u64 << 63) as f64) as u64
 }
 
@@ -96,8 +99,7 @@ impl RequestTracer {
     pub fn disabled() -> Self {
         RequestTracer {
             recorder: None,
-            sample_bound: 0,
-            sample_all: false,
+            sample_bound: AtomicU64::new(0),
             trace_response: false,
         }
     }
@@ -107,8 +109,7 @@ impl RequestTracer {
     pub fn new(sink: Arc<dyn SpanProcessor>, opts: TracerOptions) -> Self {
         RequestTracer {
             recorder: Some(Arc::new(SpanRecorder::new(sink, &opts.upstreams))),
-            sample_bound: ratio_bound(opts.sample_ratio),
-            sample_all: opts.sample_ratio >= 1.0,
+            sample_bound: AtomicU64::new(ratio_bound(opts.sample_ratio)),
             trace_response: opts.trace_response_header,
         }
     }
@@ -118,12 +119,19 @@ impl RequestTracer {
         self.recorder.is_some()
     }
 
+    /// Changes the ratio of new traces sampled (config reload); requests already started keep
+    /// their decision.
+    pub fn set_sample_ratio(&self, ratio: f64) {
+        self.sample_bound.store(ratio_bound(ratio), Relaxed);
+    }
+
     fn sample_new_trace(&self, trace_id: &[u8; 16]) -> bool {
-        if self.sample_all {
+        let bound = self.sample_bound.load(Relaxed);
+        if bound == u64::MAX {
             return true;
         }
         let low = u64::from_be_bytes(trace_id[8..].try_into().expect("8 bytes"));
-        (low >> 1) < self.sample_bound
+        (low >> 1) < bound
     }
 
     /// Starts a request's trace, continuing the client's when it sent a valid `traceparent`.

@@ -2,10 +2,13 @@
 //! read by snapshots: health, last check, consecutive failures, downtime.
 //!
 //! One slot per configured upstream, indexed by [`UpstreamId`]; all fields are atomics so the
-//! request path and the checker never lock.
+//! request path and the checker never lock. A config reload appends upstreams into spare slots
+//! reserved at start (ids never move) and marks removed ones as out of the config.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::record::UpstreamId;
@@ -23,8 +26,10 @@ fn now_ms() -> u64 {
 /// The health and check history of one upstream.
 #[derive(Debug)]
 pub struct UpstreamSlot {
-    /// The upstream's address.
-    pub addr: SocketAddr,
+    /// The upstream's address (set once, when the slot is first used).
+    addr: OnceLock<SocketAddr>,
+    /// Whether the running config lists it (false once a reload removed it).
+    in_config: AtomicBool,
     healthy: AtomicBool,
     last_check_ms: AtomicU64,
     last_check_ok: AtomicBool,
@@ -72,15 +77,34 @@ pub struct UpstreamHealth {
 pub struct UpstreamBoard {
     slots: Box<[UpstreamSlot]>,
     outliers: Outliers,
+    /// Slots in use (`..len`); the rest are spare for upstreams added by a reload.
+    len: AtomicUsize,
+    /// Serialises [`UpstreamBoard::set_members`] (never taken on the request path).
+    grow: Mutex<()>,
+}
+
+/// A reload listed more distinct upstreams than the board reserved at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("more than {capacity} distinct upstreams since start; restart to add more")]
+pub struct BoardFull {
+    /// Slots reserved at start.
+    pub capacity: usize,
 }
 
 impl UpstreamBoard {
     /// A board for these upstreams, all healthy until a check says otherwise.
     pub fn new(addrs: &[SocketAddr]) -> Self {
-        let slots = addrs
-            .iter()
-            .map(|&addr| UpstreamSlot {
-                addr,
+        Self::with_spare(addrs, 0)
+    }
+
+    /// A board for these upstreams with `spare` more slots for upstreams added by reloads.
+    pub fn with_spare(addrs: &[SocketAddr], spare: usize) -> Self {
+        let slots: Box<[UpstreamSlot]> = (0..addrs.len() + spare)
+            .map(|i| UpstreamSlot {
+                addr: addrs
+                    .get(i)
+                    .map_or_else(OnceLock::new, |&a| OnceLock::from(a)),
+                in_config: AtomicBool::new(i < addrs.len()),
                 healthy: AtomicBool::new(true),
                 last_check_ms: AtomicU64::new(0),
                 last_check_ok: AtomicBool::new(true),
@@ -94,7 +118,9 @@ impl UpstreamBoard {
             .collect();
         UpstreamBoard {
             slots,
-            outliers: Outliers::disabled(addrs.len()),
+            outliers: Outliers::disabled(addrs.len() + spare),
+            len: AtomicUsize::new(addrs.len()),
+            grow: Mutex::new(()),
         }
     }
 
@@ -106,8 +132,11 @@ impl UpstreamBoard {
 
     /// Records one attempt's outcome for passive health; true when it ejected the upstream.
     pub fn record_outcome(&self, id: UpstreamId, outcome: Outcome) -> bool {
-        self.outliers
-            .record(id, outcome, now_ms(), |j| self.is_healthy(j))
+        // Spare slots and upstreams a reload removed are no alternative to eject in favour of.
+        let len = self.len();
+        self.outliers.record(id, outcome, now_ms(), |j| {
+            j < len && self.in_config(j) && self.is_healthy(j)
+        })
     }
 
     /// Whether an upstream is passively ejected now.
@@ -126,24 +155,68 @@ impl UpstreamBoard {
         self.outliers.total_ejections()
     }
 
-    /// Number of upstreams.
+    fn used(&self) -> &[UpstreamSlot] {
+        &self.slots[..self.len.load(Acquire)]
+    }
+
+    /// Number of upstreams known since start (those a reload removed included).
     pub fn len(&self) -> usize {
+        self.len.load(Acquire)
+    }
+
+    /// Ids the board can ever hand out (size per-upstream tables with this).
+    pub fn capacity(&self) -> usize {
         self.slots.len()
     }
 
     /// Whether there are no upstreams.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.len() == 0
     }
 
     /// The id of an upstream by address.
     pub fn id_of(&self, addr: &SocketAddr) -> Option<UpstreamId> {
-        self.slots.iter().position(|s| &s.addr == addr)
+        self.used().iter().position(|s| s.addr.get() == Some(addr))
     }
 
     /// Address of an upstream.
     pub fn addr(&self, id: UpstreamId) -> SocketAddr {
-        self.slots[id].addr
+        *self.slots[id]
+            .addr
+            .get()
+            .expect("ids below len have an address")
+    }
+
+    /// Whether the running config lists this upstream.
+    pub fn in_config(&self, id: UpstreamId) -> bool {
+        self.slots[id].in_config.load(Relaxed)
+    }
+
+    /// Makes `addrs` the configured set (config reload): known addresses keep their id and
+    /// history, new ones take spare slots (healthy until checked), the others are marked as
+    /// out of the config. Nothing changes when the spare slots do not suffice.
+    pub fn set_members(&self, addrs: &[SocketAddr]) -> Result<(), BoardFull> {
+        let _one_at_a_time = self.grow.lock().unwrap_or_else(|e| e.into_inner());
+        let len = self.len.load(Acquire);
+        let new = addrs.iter().filter(|a| self.id_of(a).is_none()).count();
+        if len + new > self.slots.len() {
+            return Err(BoardFull {
+                capacity: self.slots.len(),
+            });
+        }
+        let mut next = len;
+        for a in addrs {
+            if self.id_of(a).is_none() {
+                let _ = self.slots[next].addr.set(*a);
+                next += 1;
+                self.len.store(next, Release);
+            }
+        }
+        for s in self.used() {
+            let listed = s.addr.get().is_some_and(|a| addrs.contains(a));
+            s.in_config.store(listed, Relaxed);
+        }
+        Ok(())
     }
 
     /// Records one health-check result.
@@ -186,9 +259,9 @@ impl UpstreamBoard {
 
     /// Upstreams in rotation.
     pub fn healthy_count(&self) -> usize {
-        self.slots
+        self.used()
             .iter()
-            .filter(|s| s.healthy.load(Relaxed))
+            .filter(|s| s.in_config.load(Relaxed) && s.healthy.load(Relaxed))
             .count()
     }
 
@@ -205,7 +278,7 @@ impl UpstreamBoard {
     /// A plain copy of every upstream's state.
     pub fn snapshot(&self) -> Vec<UpstreamHealth> {
         let now = now_ms();
-        self.slots
+        self.used()
             .iter()
             .enumerate()
             .map(|(id, s)| {
@@ -217,7 +290,7 @@ impl UpstreamBoard {
                     0
                 };
                 UpstreamHealth {
-                    address: s.addr,
+                    address: *s.addr.get().expect("used slots have an address"),
                     healthy: s.healthy.load(Relaxed),
                     last_check_unix_ms: s.last_check_ms.load(Relaxed),
                     last_check_ok: s.last_check_ok.load(Relaxed),
@@ -260,5 +333,28 @@ mod tests {
         assert_eq!(board.snapshot()[0].consecutive_failures, 2);
         board.record_check(0, true, Duration::from_millis(1));
         assert_eq!(board.snapshot()[0].consecutive_failures, 0);
+    }
+
+    #[test]
+    fn reload_appends_into_spare_slots_and_keeps_ids() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let c: SocketAddr = "127.0.0.1:3".parse().unwrap();
+        let board = UpstreamBoard::with_spare(&[a, b], 1);
+        assert_eq!((board.len(), board.capacity()), (2, 3));
+        board.set_members(&[b, c]).unwrap();
+        assert_eq!(board.id_of(&b), Some(1));
+        assert_eq!(board.id_of(&c), Some(2));
+        assert!(!board.in_config(0) && board.in_config(1) && board.in_config(2));
+        assert_eq!(board.healthy_count(), 2);
+        assert_eq!(board.snapshot().len(), 3);
+        let d: SocketAddr = "127.0.0.1:4".parse().unwrap();
+        assert_eq!(board.set_members(&[d]), Err(BoardFull { capacity: 3 }));
+        assert!(
+            board.in_config(1),
+            "a refused change leaves the set as it was"
+        );
+        board.set_members(&[a]).unwrap();
+        assert!(board.in_config(0) && !board.in_config(2));
     }
 }

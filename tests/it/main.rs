@@ -28,6 +28,7 @@ mod faults;
 mod harness;
 mod load;
 mod outlier;
+mod reload;
 mod shutdown;
 mod stream;
 mod telemetry;
