@@ -160,7 +160,8 @@ impl App {
         observatory.set_export_source(Arc::new(move || export.figures()));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let engine = AlertEngine::new(&cfg.alerts, clock, Arc::new(ConsoleSink::stdout()));
-        let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg);
+        let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg)
+            .with_embedded(otel.embedded());
         {
             let _guard = side.enter();
             observatory.start(stop_rx.clone());

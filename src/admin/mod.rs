@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod conn;
+pub mod jaeger;
 pub mod prometheus;
 pub mod stream;
 pub mod web;
@@ -46,6 +47,7 @@ use crate::config::Config;
 use crate::observe::observatory::Observatory;
 use crate::observe::snapshot::MetricsSnapshot;
 use crate::observe::summary::TraceLinks;
+use crate::telemetry::otel::embedded::EmbeddedStore;
 
 /// Removes entries from the response cache (implemented by the proxy's cache).
 pub trait CachePurger: Send + Sync {
@@ -70,6 +72,8 @@ pub struct AdminState {
     pub links: Arc<TraceLinks>,
     /// Fans the per-sample message out to `GET /api/stream` clients.
     pub stream: Arc<stream::StreamHub>,
+    /// The built-in trace view's store (`telemetry.embedded_ui`), served at `/jaeger/`.
+    pub embedded: Option<Arc<EmbeddedStore>>,
 }
 
 impl AdminState {
@@ -87,7 +91,18 @@ impl AdminState {
             token: cfg.admin.token.as_deref().map(Arc::from),
             links: Arc::new(TraceLinks::new(&cfg.telemetry.jaeger_ui_url)),
             stream: Arc::default(),
+            embedded: None,
         }
+    }
+
+    /// Serves the built-in trace view from `store`; trace links then open there unless
+    /// `telemetry.jaeger_ui_url` names another UI.
+    pub fn with_embedded(mut self, store: Option<Arc<EmbeddedStore>>) -> Self {
+        if store.is_some() && self.links.base().is_none() {
+            self.links = Arc::new(TraceLinks::new(jaeger::LINK_BASE));
+        }
+        self.embedded = store;
+        self
     }
 
     /// The latest snapshot with the alerts firing now combined in.
@@ -104,7 +119,11 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// The admin router with every route, the token check and the JSON 404.
 pub fn router(state: AdminState) -> Router {
-    Router::new()
+    let mut routes = Router::new();
+    if let Some(store) = &state.embedded {
+        routes = routes.nest_service("/jaeger", jaeger::router(store));
+    }
+    routes
         .route("/", get(web::page))
         .route("/web/{file}", get(web::script))
         .route("/health", get(api::health))
@@ -190,6 +209,19 @@ async fn require_token(State(state): State<AdminState>, req: Request, next: Next
     // `/health` is for probes; `/` is the static page shell, which holds no figures and must
     // load before it can send the token it reads from `#token=`.
     let path = req.uri().path();
+    if path == "/jaeger" || path.starts_with("/jaeger/") {
+        return match jaeger::proof(&req, &matches) {
+            jaeger::Proof::None if bearer(&req).is_some_and(matches) => next.run(req).await,
+            jaeger::Proof::None => unauthorized(),
+            jaeger::Proof::Held => next.run(req).await,
+            jaeger::Proof::Query => {
+                let mut resp = next.run(req).await;
+                let cookie = jaeger::set_cookie(token);
+                resp.headers_mut().append(header::SET_COOKIE, cookie);
+                resp
+            }
+        };
+    }
     if matches!(path, "/health" | "/")
         || path.starts_with("/web/")
         || bearer(&req).is_some_and(matches)
@@ -197,6 +229,10 @@ async fn require_token(State(state): State<AdminState>, req: Request, next: Next
     {
         return next.run(req).await;
     }
+    unauthorized()
+}
+
+fn unauthorized() -> Response {
     let mut resp = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,

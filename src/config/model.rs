@@ -139,6 +139,12 @@ pub struct TelemetryConfig {
     pub jaeger_ui_url: String,
     /// Sampled responses carry the W3C `traceresponse` header.
     pub trace_response_header: bool,
+    /// Keep the last traces in memory and serve the Jaeger UI at admin `/jaeger/`.
+    pub embedded_ui: bool,
+    /// Most traces the built-in view keeps (oldest evicted first).
+    pub embedded_ui_max_traces: std::num::NonZeroU32,
+    /// Most bytes (estimated) the built-in view's store holds (oldest evicted first).
+    pub embedded_ui_max_bytes: u64,
 }
 
 /// `[admin]`.

@@ -123,6 +123,12 @@ pub struct RawTelemetry {
     pub jaeger_ui_url: Option<String>,
     /// Emit `traceresponse`.
     pub trace_response_header: Option<bool>,
+    /// Built-in Jaeger UI on the admin listener.
+    pub embedded_ui: Option<bool>,
+    /// Traces the built-in view keeps.
+    pub embedded_ui_max_traces: Option<i64>,
+    /// Bytes the built-in view's store may hold (a size).
+    pub embedded_ui_max_bytes: Option<Scalar>,
 }
 
 /// `[admin]`
