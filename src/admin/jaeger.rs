@@ -7,8 +7,10 @@
 //! Path=/jaeger) that authorises the UI's later requests. The view is read-only, so a token in
 //! a URL can never authorise a change; the cookie never reaches the rest of the admin API.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use axum::Router;
 
 use crate::telemetry::otel::embedded::EmbeddedStore;
@@ -34,6 +36,21 @@ async fn page_for_app_routes(mut req: Request) -> Request {
         *req.uri_mut() = Uri::from_static("/index.html");
     }
     req
+}
+
+/// What the store holds ([`StoreFigures`](crate::telemetry::otel::embedded::StoreFigures)),
+/// beside the UI's own API.
+pub const FIGURES_PATH: &str = "/jaeger/api/sightline/store";
+
+/// `GET /jaeger/api/sightline/store`: traces and bytes held, evictions.
+pub async fn figures(State(state): State<super::AdminState>) -> Response {
+    match &state.embedded {
+        Some(store) => Json(store.figures().await).into_response(),
+        None => super::error(
+            axum::http::StatusCode::NOT_FOUND,
+            "the built-in view is off",
+        ),
+    }
 }
 
 /// How a `/jaeger` request proved it knows the token.

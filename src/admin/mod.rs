@@ -19,6 +19,7 @@
 //! | `POST /api/cache/purge` | body `{"path": "/x"}` or `{"all": true}` → `{"purged": n}` |
 //! | `GET /api/stream` | server-sent events: a hello, then one message per sample ([`stream`]) |
 //! | `GET /`, `GET /web/{file}` | the web dashboard and its scripts ([`web`]) |
+//! | `GET /jaeger/...` | the built-in Jaeger UI and its query API ([`jaeger`]; `telemetry.embedded_ui`) |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 for bad parameters or bodies, 401 without the bearer
 //! token (when `admin.token` is set; `/health` and the page files never need it), 404 for unknown paths or ids. `GET /api/stream` also takes
@@ -121,7 +122,9 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 pub fn router(state: AdminState) -> Router {
     let mut routes = Router::new();
     if let Some(store) = &state.embedded {
-        routes = routes.nest_service("/jaeger", jaeger::router(store));
+        routes = routes
+            .route(jaeger::FIGURES_PATH, get(jaeger::figures))
+            .nest_service("/jaeger", jaeger::router(store));
     }
     routes
         .route("/", get(web::page))

@@ -22,6 +22,7 @@ mod cache_rfc_support;
 mod config_cli;
 mod edges;
 mod harness;
+mod jaeger;
 mod load;
 mod shutdown;
 mod stream;

@@ -131,7 +131,10 @@ impl EmbeddedStore {
         for bytes in &apply {
             // Same schema, two generated copies: the bytes of one decode as the other.
             match ExportTraceServiceRequest::decode(bytes.as_slice()) {
-                Ok(r) => request.resource_spans.extend(r.resource_spans),
+                Ok(mut r) => {
+                    jaeger_tags(&mut r);
+                    request.resource_spans.extend(r.resource_spans);
+                }
                 Err(_) => {
                     self.refused.fetch_add(1, Ordering::Relaxed);
                 }
@@ -168,6 +171,47 @@ impl EmbeddedStore {
             return false;
         };
         self.state.write().await.get_by_id(&id).is_some()
+    }
+}
+
+/// Adds what Jaeger shows from tags but the crate's conversion leaves out: `span.kind`, and
+/// `error` / `otel.status_code` / `otel.status_description` for an error status (the usual
+/// OTLP → Jaeger mapping), so the UI marks kinds and errors.
+fn jaeger_tags(request: &mut ExportTraceServiceRequest) {
+    use otlp_embedded::proto::common::v1::{any_value::Value, AnyValue, KeyValue};
+    let kv = |key: &str, value: Value| KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+    };
+    let spans = request
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| r.scope_spans.iter_mut())
+        .flat_map(|s| s.spans.iter_mut());
+    for span in spans {
+        let kind = match span.kind {
+            1 => "internal",
+            2 => "server",
+            3 => "client",
+            4 => "producer",
+            5 => "consumer",
+            _ => "",
+        };
+        if !kind.is_empty() {
+            span.attributes
+                .push(kv("span.kind", Value::StringValue(kind.into())));
+        }
+        // Status code 2 is ERROR in the OTLP schema.
+        if let Some(status) = span.status.as_ref().filter(|s| s.code == 2) {
+            let message = status.message.clone();
+            span.attributes.push(kv("error", Value::BoolValue(true)));
+            span.attributes
+                .push(kv("otel.status_code", Value::StringValue("ERROR".into())));
+            if !message.is_empty() {
+                span.attributes
+                    .push(kv("otel.status_description", Value::StringValue(message)));
+            }
+        }
     }
 }
 
