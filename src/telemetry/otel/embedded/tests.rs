@@ -105,3 +105,27 @@ fn the_byte_bound_holds_while_traces_keep_coming() {
         assert!(!store.contains(&format!("{:032x}", 1u128)).await);
     });
 }
+
+#[test]
+fn spans_of_one_trace_arriving_apart_and_rebuilds_keep_every_recent_trace() {
+    let store = EmbeddedStore::new(NonZeroU32::new(100_000).unwrap(), 256 << 10);
+    rt().block_on(async {
+        for t in 1..=1_000u128 {
+            store
+                .ingest(vec![span(t, 2, 1, "cache lookup", 500)], &resource())
+                .await;
+            store
+                .ingest(
+                    vec![span(t, 3, 1, "GET", 500), span(t - 1, 1, 0, "GET", 500)],
+                    &resource(),
+                )
+                .await;
+            let newest = format!("{:032x}", t);
+            assert!(
+                store.contains(&newest).await,
+                "trace {t}: {:?}",
+                store.figures().await
+            );
+        }
+    });
+}
