@@ -107,7 +107,7 @@ pub(super) fn set_cookie(token: &str) -> HeaderValue {
 }
 
 fn decode(hex: &str) -> Option<String> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..hex.len())

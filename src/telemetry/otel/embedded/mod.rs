@@ -216,7 +216,7 @@ fn jaeger_tags(request: &mut ExportTraceServiceRequest) {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
