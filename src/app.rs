@@ -212,7 +212,8 @@ impl App {
                 side: health_runtime()?,
             },
         );
-        let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg);
+        let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg)
+            .with_embedded(otel.embedded());
         let _ = admin_state.reload.set(reloader.clone());
         {
             let _guard = side.enter();

@@ -177,6 +177,8 @@ fn run_demo(args: DemoArgs, log_format: LogFormat) -> anyhow::Result<()> {
         .context("demo defaults")?;
     cfg.proxy.listen = vec![listen];
     cfg.admin.listen = admin;
+    // The demo shows its traces with no setup: the built-in Jaeger UI.
+    cfg.telemetry.embedded_ui = true;
     // The origins must exist before the balancer is built from their addresses, and they run
     // on their own runtime so they outlive nothing but this function.
     let origins_rt = tokio::runtime::Builder::new_multi_thread()
@@ -232,6 +234,9 @@ fn print_demo_banner(cfg: &Config, origins: &[demo::DemoOrigin]) {
     );
     if cfg.telemetry.traces || cfg.telemetry.metrics {
         println!("  OTLP export    {}", cfg.telemetry.otlp_endpoint);
+    }
+    if cfg.telemetry.traces && cfg.telemetry.embedded_ui {
+        println!("  traces         http://{}/jaeger/", cfg.admin.listen);
     }
     println!("Ctrl-C to stop.");
 }

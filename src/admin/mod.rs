@@ -19,6 +19,7 @@
 //! | `POST /api/cache/purge` | body `{"path": "/x"}` or `{"all": true}` → `{"purged": n}` |
 //! | `GET /api/stream` | server-sent events: a hello, then one message per sample ([`stream`]) |
 //! | `GET /`, `GET /web/{file}` | the web dashboard and its scripts ([`web`]) |
+//! | `GET /jaeger/...` | the built-in Jaeger UI and its query API ([`jaeger`]; `telemetry.embedded_ui`) |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 for bad parameters or bodies, 401 without the bearer
 //! token (when `admin.token` is set; `/health` and the page files never need it), 404 for unknown paths or ids. `GET /api/stream` also takes
@@ -27,6 +28,7 @@
 
 pub mod api;
 pub mod conn;
+pub mod jaeger;
 pub mod prometheus;
 pub mod stream;
 pub mod web;
@@ -46,6 +48,7 @@ use crate::config::Config;
 use crate::observe::observatory::Observatory;
 use crate::observe::snapshot::MetricsSnapshot;
 use crate::observe::summary::TraceLinks;
+use crate::telemetry::otel::embedded::EmbeddedStore;
 
 /// Removes entries from the response cache (implemented by the proxy's cache).
 pub trait CachePurger: Send + Sync {
@@ -72,6 +75,8 @@ pub struct AdminState {
     pub stream: Arc<stream::StreamHub>,
     /// Config reload (`POST /api/config/reload`, `reload` in the summary); set once by the app.
     pub reload: Arc<std::sync::OnceLock<Arc<crate::reload::Reloader>>>,
+    /// The built-in trace view's store (`telemetry.embedded_ui`), served at `/jaeger/`.
+    pub embedded: Option<Arc<EmbeddedStore>>,
 }
 
 impl AdminState {
@@ -90,7 +95,18 @@ impl AdminState {
             links: Arc::new(TraceLinks::new(&cfg.telemetry.jaeger_ui_url)),
             stream: Arc::default(),
             reload: Arc::default(),
+            embedded: None,
         }
+    }
+
+    /// Serves the built-in trace view from `store`; trace links then open there unless
+    /// `telemetry.jaeger_ui_url` names another UI.
+    pub fn with_embedded(mut self, store: Option<Arc<EmbeddedStore>>) -> Self {
+        if store.is_some() && self.links.base().is_none() {
+            self.links = Arc::new(TraceLinks::new(jaeger::LINK_BASE));
+        }
+        self.embedded = store;
+        self
     }
 
     /// The latest snapshot with the alerts firing now combined in.
@@ -107,7 +123,13 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// The admin router with every route, the token check and the JSON 404.
 pub fn router(state: AdminState) -> Router {
-    Router::new()
+    let mut routes = Router::new();
+    if let Some(store) = &state.embedded {
+        routes = routes
+            .route(jaeger::FIGURES_PATH, get(jaeger::figures))
+            .nest_service("/jaeger", jaeger::router(store));
+    }
+    routes
         .route("/", get(web::page))
         .route("/web/{file}", get(web::script))
         .route("/health", get(api::health))
@@ -194,6 +216,19 @@ async fn require_token(State(state): State<AdminState>, req: Request, next: Next
     // `/health` is for probes; `/` is the static page shell, which holds no figures and must
     // load before it can send the token it reads from `#token=`.
     let path = req.uri().path();
+    if path == "/jaeger" || path.starts_with("/jaeger/") {
+        return match jaeger::proof(&req, &matches) {
+            jaeger::Proof::None if bearer(&req).is_some_and(matches) => next.run(req).await,
+            jaeger::Proof::None => unauthorized(),
+            jaeger::Proof::Held => next.run(req).await,
+            jaeger::Proof::Query => {
+                let mut resp = next.run(req).await;
+                let cookie = jaeger::set_cookie(token);
+                resp.headers_mut().append(header::SET_COOKIE, cookie);
+                resp
+            }
+        };
+    }
     if matches!(path, "/health" | "/")
         || path.starts_with("/web/")
         || bearer(&req).is_some_and(matches)
@@ -201,6 +236,10 @@ async fn require_token(State(state): State<AdminState>, req: Request, next: Next
     {
         return next.run(req).await;
     }
+    unauthorized()
+}
+
+fn unauthorized() -> Response {
     let mut resp = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,

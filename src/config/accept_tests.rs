@@ -269,6 +269,9 @@ fn shipped_config_is_exactly_the_documented_one() {
             jaeger_ui_url: String::new(),
             trace_response_header: true,
             max_buffer: 16 << 20,
+            embedded_ui: false,
+            embedded_ui_max_traces: std::num::NonZeroU32::new(1000).expect("> 0"),
+            embedded_ui_max_bytes: 32 << 20,
         },
         admin: AdminConfig {
             listen: addr("127.0.0.1:9190"),

@@ -265,6 +265,9 @@ impl Config {
                 jaeger_ui_url: String::new(),
                 trace_response_header: true,
                 max_buffer: 16 << 20,
+                embedded_ui: false,
+                embedded_ui_max_traces: std::num::NonZeroU32::new(1000).expect("> 0"),
+                embedded_ui_max_bytes: 32 << 20,
             },
             admin: AdminConfig {
                 listen: "127.0.0.1:9190".parse().expect("literal address"),

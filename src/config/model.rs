@@ -156,6 +156,12 @@ pub struct TelemetryConfig {
     pub trace_response_header: bool,
     /// Bytes of spans the exporter may hold (queued and in flight); beyond it spans are dropped.
     pub max_buffer: u64,
+    /// Keep the last traces in memory and serve the Jaeger UI at admin `/jaeger/`.
+    pub embedded_ui: bool,
+    /// Most traces the built-in view keeps (oldest evicted first).
+    pub embedded_ui_max_traces: std::num::NonZeroU32,
+    /// Most bytes (estimated) the built-in view's store holds (oldest evicted first).
+    pub embedded_ui_max_bytes: u64,
 }
 
 /// `[admin]`.

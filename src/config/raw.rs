@@ -141,6 +141,12 @@ pub struct RawTelemetry {
     pub trace_response_header: Option<bool>,
     /// Bytes of spans held by the exporter (a size).
     pub max_buffer: Option<Scalar>,
+    /// Built-in Jaeger UI on the admin listener.
+    pub embedded_ui: Option<bool>,
+    /// Traces the built-in view keeps.
+    pub embedded_ui_max_traces: Option<i64>,
+    /// Bytes the built-in view's store may hold (a size).
+    pub embedded_ui_max_bytes: Option<Scalar>,
 }
 
 /// `[admin]`

@@ -26,6 +26,7 @@ mod edges;
 mod flood;
 mod faults;
 mod harness;
+mod jaeger;
 mod load;
 mod outlier;
 mod reload;

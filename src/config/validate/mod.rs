@@ -18,6 +18,7 @@ use super::ConfigError;
 
 mod alerts;
 mod outlier;
+mod embedded;
 
 /// Validates `raw`, appending a [`ConfigError`] to `errs` for every problem found.
 /// The returned config is only meaningful when `errs` stayed empty.
@@ -395,6 +396,11 @@ impl Checker<'_> {
             jaeger_ui_url: jaeger.unwrap_or(d.jaeger_ui_url),
             trace_response_header: r.trace_response_header.unwrap_or(d.trace_response_header),
             max_buffer: self.size("telemetry.max_buffer", r.max_buffer, d.max_buffer),
+            embedded_ui: r.embedded_ui.unwrap_or(d.embedded_ui),
+            embedded_ui_max_traces: self
+                .embedded_max_traces(r.embedded_ui_max_traces, d.embedded_ui_max_traces),
+            embedded_ui_max_bytes: self
+                .embedded_max_bytes(r.embedded_ui_max_bytes, d.embedded_ui_max_bytes),
         }
     }
 

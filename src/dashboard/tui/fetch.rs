@@ -137,10 +137,17 @@ impl AdminClient {
         };
         let (summary, history, recent, alerts, rules, detail) =
             tokio::join!(summary, history, recent, alerts, rules, detail);
+        let summary = summary.map(|mut s| {
+            absolute_links(base, &mut s.slowest);
+            s
+        });
         Round {
             summary: Some(summary),
             history: history.ok(),
-            recent: recent.map(|r| r.requests),
+            recent: recent.map(|mut r| {
+                absolute_links(base, &mut r.requests);
+                r.requests
+            }),
             alerts,
             rules: rules.map(|r| r.rules),
             detail,
@@ -150,6 +157,16 @@ impl AdminClient {
 }
 
 /// A transport error in a few words ("connection refused", "timed out").
+/// A relative trace link (the built-in view's `/jaeger/trace/…`) is relative to the instance's
+/// admin base; a terminal cannot resolve it, so it is made absolute here.
+pub fn absolute_links(base: &str, requests: &mut [super::model::RequestView]) {
+    for url in requests.iter_mut().filter_map(|r| r.trace_url.as_mut()) {
+        if url.starts_with('/') {
+            *url = format!("{}{url}", base.trim_end_matches('/'));
+        }
+    }
+}
+
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".to_owned();
@@ -232,5 +249,28 @@ mod tests {
         assert_eq!(backoff(s, 99), MAX_BACKOFF);
         let slow = Duration::from_secs(60);
         assert_eq!(backoff(slow, 1), slow, "never faster than the refresh");
+    }
+
+    #[test]
+    fn relative_trace_links_get_the_admin_base() {
+        let view = |url: Option<&str>| crate::dashboard::tui::model::RequestView {
+            trace_url: url.map(str::to_owned),
+            ..Default::default()
+        };
+        let mut rs = [
+            view(Some("/jaeger/trace/ab")),
+            view(Some("http://jaeger:16686/trace/ab")),
+            view(None),
+        ];
+        absolute_links("http://127.0.0.1:9190/", &mut rs);
+        assert_eq!(
+            rs[0].trace_url.as_deref(),
+            Some("http://127.0.0.1:9190/jaeger/trace/ab")
+        );
+        assert_eq!(
+            rs[1].trace_url.as_deref(),
+            Some("http://jaeger:16686/trace/ab")
+        );
+        assert_eq!(rs[2].trace_url, None);
     }
 }

@@ -17,6 +17,7 @@
 //! in [`ExportHealth`] (`sightline.telemetry.dropped`, admin figures) with at most one warning a
 //! minute. The tonic channel reconnects by itself, so export resumes when the collector returns.
 
+pub mod embedded;
 pub mod exporters;
 pub mod health;
 pub mod layer;
@@ -75,6 +76,7 @@ pub struct OtelGuard {
     health: Arc<ExportHealth>,
     sample_ratio: f64,
     trace_response_header: bool,
+    embedded: Option<Arc<embedded::EmbeddedStore>>,
 }
 
 impl std::fmt::Debug for OtelGuard {
@@ -112,18 +114,23 @@ pub fn init_with_health(
     // Exporters create their connections where they are built: inside the export runtime.
     let _enter = runtime.enter();
     let resource = resource::build(cfg);
+    // The built-in trace view's store, fed by the span pipeline (so only when traces are on).
+    let mut view_store = None;
 
     let (tracer_provider, spans) = if cfg.traces {
         let (mut exporter, mode) = exporters::span_exporter(cfg, tuning.export_timeout)?;
-        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
-        let queue = SpanQueue::start(
-            exporter,
-            mode,
-            tuning,
-            cfg.max_buffer,
-            health.clone(),
-            runtime,
-        );
+        let queue = if cfg.embedded_ui {
+            let store = view_store.insert(embedded::EmbeddedStore::new(
+                cfg.embedded_ui_max_traces,
+                cfg.embedded_ui_max_bytes,
+            ));
+            let mut tee = embedded::TeeExporter::new(exporter, store.clone());
+            opentelemetry_sdk::trace::SpanExporter::set_resource(&mut tee, &resource);
+            SpanQueue::start(tee, mode, tuning, cfg.max_buffer, health.clone(), runtime)
+        } else {
+            opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
+            SpanQueue::start(exporter, mode, tuning, cfg.max_buffer, health.clone(), runtime)
+        };
         let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(cfg.sample_ratio)));
         let provider = SdkTracerProvider::builder()
             .with_span_processor(queue.clone())
@@ -164,6 +171,7 @@ pub fn init_with_health(
         health,
         sample_ratio: cfg.sample_ratio,
         trace_response_header: cfg.trace_response_header,
+        embedded: view_store,
     })
 }
 
@@ -177,6 +185,7 @@ impl OtelGuard {
             health: Arc::new(ExportHealth::new("")),
             sample_ratio: 0.0,
             trace_response_header: false,
+            embedded: None,
         }
     }
 
@@ -223,6 +232,11 @@ impl OtelGuard {
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
     {
         self.tracer().map(layer::bridge_layer)
+    }
+
+    /// The built-in trace view's store, when `telemetry.embedded_ui` and traces are on.
+    pub fn embedded(&self) -> Option<Arc<embedded::EmbeddedStore>> {
+        self.embedded.clone()
     }
 
     /// Export counters, shared (for admin figures and the dropped metric).

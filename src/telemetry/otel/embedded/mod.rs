@@ -1,0 +1,229 @@
+//! The built-in trace view (`telemetry.embedded_ui`): an in-memory store of the last traces,
+//! fed in process from the span export pipeline, and the real Jaeger UI over it (both from the
+//! `otlp-embedded` crate), served by the admin listener under `/jaeger/`.
+//!
+//! # Shape
+//! ```text
+//! SpanQueue export task ─► TeeExporter ─┬─► EmbeddedStore::ingest ─► otlp_embedded::State (bounded LRU)
+//!                                       └─► OTLP exporter (collector), unchanged
+//! admin /jaeger/... ─► EmbeddedStore::router ─► Jaeger UI assets + its query API over State
+//! ```
+//! Nothing here runs on the request path: spans reach the store from the export task, after
+//! the request finished. The SDK's [`SpanData`] is turned into OTLP messages by
+//! `opentelemetry-proto` and re-read as `otlp-embedded`'s own generated types (the same
+//! protobuf schema, two generated copies), then applied through its `TraceService`, so no
+//! network hop is involved.
+//!
+//! # Bounds
+//! The store keeps at most `embedded_ui_max_traces` traces and about `embedded_ui_max_bytes`
+//! ([`admit`]'s estimate); either limit evicts the oldest traces first.
+
+pub mod admit;
+mod tee;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest as OtlpRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::trace::SpanData;
+use otlp_embedded::proto::collector::trace::v1::ExportTraceServiceRequest;
+use otlp_embedded::{Config, State, StateRef, TraceService, TraceServiceImpl};
+use prost::Message;
+
+use admit::{Admit, Verdict};
+pub use tee::TeeExporter;
+
+/// Where the admin listener serves the view (with a trailing `/`, as the UI's `<base>` wants).
+pub const BASE_PATH: &str = "/jaeger/";
+
+/// The in-memory trace store behind the built-in Jaeger UI.
+pub struct EmbeddedStore {
+    state: StateRef,
+    service: TraceServiceImpl,
+    max_traces: u32,
+    /// The byte ledger; also serialises ingestion, so a rebuild never interleaves with an apply.
+    admit: tokio::sync::Mutex<Admit>,
+    spans: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("spans", &self.spans.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// What the store holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct StoreFigures {
+    /// Traces held.
+    pub traces: usize,
+    /// Estimated bytes held (sightline's ledger, see [`admit`]).
+    pub bytes: u64,
+    /// Traces dropped for the count or byte bound since start.
+    pub evicted: u64,
+    /// Spans ingested since start.
+    pub spans_ingested: u64,
+    /// Spans that could not be converted (never expected; counted, not logged per span).
+    pub spans_refused: u64,
+}
+
+/// A store bounded by count only: the crate's byte limiter is off (see [`admit`]).
+fn fresh_state(max_traces: u32) -> StateRef {
+    State::new(Config {
+        max_length: max_traces,
+        max_memory_usage: usize::MAX,
+    })
+}
+
+impl EmbeddedStore {
+    /// An empty store bounded by `max_traces` and `max_bytes`.
+    pub fn new(max_traces: NonZeroU32, max_bytes: u64) -> Arc<Self> {
+        let state = fresh_state(max_traces.get());
+        Arc::new(EmbeddedStore {
+            service: TraceServiceImpl::new(state.clone()),
+            state,
+            max_traces: max_traces.get(),
+            admit: tokio::sync::Mutex::new(Admit::new(max_traces.get() as usize, max_bytes)),
+            spans: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    /// Adds finished spans (as exported, with the pipeline's resource).
+    pub async fn ingest(&self, batch: Vec<SpanData>, resource: &ResourceAttributesWithSchema) {
+        let n = batch.len() as u64;
+        let mut by_trace: HashMap<[u8; 16], Vec<SpanData>> = HashMap::new();
+        for span in batch {
+            by_trace
+                .entry(span.span_context.trace_id().to_bytes())
+                .or_default()
+                .push(span);
+        }
+        let mut admit = self.admit.lock().await;
+        let mut apply = Vec::with_capacity(by_trace.len());
+        for (id, spans) in by_trace {
+            let encoded = OtlpRequest {
+                resource_spans: group_spans_by_resource_and_scope(spans, resource),
+            }
+            .encode_to_vec();
+            match admit.add(id, encoded.clone()) {
+                Verdict::Apply => apply.push(encoded),
+                Verdict::Rebuild(kept) => {
+                    // The UI holds the same `StateRef`: swap what it points at.
+                    let empty = fresh_state(self.max_traces);
+                    let empty = Arc::try_unwrap(empty).map(|l| l.into_inner());
+                    if let Ok(empty) = empty {
+                        *self.state.write().await = empty;
+                    }
+                    apply = kept;
+                }
+            }
+        }
+        drop(admit);
+        let mut request = ExportTraceServiceRequest::default();
+        for bytes in &apply {
+            // Same schema, two generated copies: the bytes of one decode as the other.
+            match ExportTraceServiceRequest::decode(bytes.as_slice()) {
+                Ok(mut r) => {
+                    jaeger_tags(&mut r);
+                    request.resource_spans.extend(r.resource_spans);
+                }
+                Err(_) => {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.spans.fetch_add(n, Ordering::Relaxed);
+        // The crate's service never fails; it only takes the store's write lock.
+        let _ = self.service.export(tonic::Request::new(request)).await;
+    }
+
+    /// The Jaeger UI and its query API, for nesting under [`BASE_PATH`].
+    pub fn router(&self) -> axum::Router {
+        otlp_embedded::ui_app(self.state.clone(), BASE_PATH)
+    }
+
+    /// Traces and bytes held now.
+    pub async fn figures(&self) -> StoreFigures {
+        let (bytes, evicted) = {
+            let a = self.admit.lock().await;
+            (a.charged(), a.evicted())
+        };
+        StoreFigures {
+            traces: self.state.read().await.len(),
+            bytes,
+            evicted,
+            spans_ingested: self.spans.load(Ordering::Relaxed),
+            spans_refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether the store holds the trace with this hex id.
+    pub async fn contains(&self, hex_id: &str) -> bool {
+        let Some(id) = decode_hex(hex_id) else {
+            return false;
+        };
+        self.state.write().await.get_by_id(&id).is_some()
+    }
+}
+
+/// Adds what Jaeger shows from tags but the crate's conversion leaves out: `span.kind`, and
+/// `error` / `otel.status_code` / `otel.status_description` for an error status (the usual
+/// OTLP → Jaeger mapping), so the UI marks kinds and errors.
+fn jaeger_tags(request: &mut ExportTraceServiceRequest) {
+    use otlp_embedded::proto::common::v1::{any_value::Value, AnyValue, KeyValue};
+    let kv = |key: &str, value: Value| KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+    };
+    let spans = request
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| r.scope_spans.iter_mut())
+        .flat_map(|s| s.spans.iter_mut());
+    for span in spans {
+        let kind = match span.kind {
+            1 => "internal",
+            2 => "server",
+            3 => "client",
+            4 => "producer",
+            5 => "consumer",
+            _ => "",
+        };
+        if !kind.is_empty() {
+            span.attributes
+                .push(kv("span.kind", Value::StringValue(kind.into())));
+        }
+        // Status code 2 is ERROR in the OTLP schema.
+        if let Some(status) = span.status.as_ref().filter(|s| s.code == 2) {
+            let message = status.message.clone();
+            span.attributes.push(kv("error", Value::BoolValue(true)));
+            span.attributes
+                .push(kv("otel.status_code", Value::StringValue("ERROR".into())));
+            if !message.is_empty() {
+                span.attributes
+                    .push(kv("otel.status_description", Value::StringValue(message)));
+            }
+        }
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! The store fed with real SDK spans: what goes in is what the Jaeger API answers, within bounds.
+
+use std::num::NonZeroU32;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::KeyValue;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry_sdk::Resource;
+
+use super::*;
+
+fn span(trace: u128, id: u64, parent: u64, name: &'static str, pad: usize) -> SpanData {
+    let ctx = SpanContext::new(
+        TraceId::from(trace),
+        SpanId::from(id),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::default(),
+    );
+    let start = SystemTime::now();
+    SpanData {
+        span_context: ctx,
+        parent_span_id: SpanId::from(parent),
+        parent_span_is_remote: false,
+        span_kind: SpanKind::Server,
+        name: name.into(),
+        start_time: start,
+        end_time: start + Duration::from_millis(3),
+        attributes: vec![
+            KeyValue::new("http.request.method", "GET"),
+            KeyValue::new("pad", "x".repeat(pad)),
+        ],
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status: Status::Unset,
+        instrumentation_scope: crate::telemetry::otel::scope(),
+    }
+}
+
+fn resource() -> ResourceAttributesWithSchema {
+    let r = Resource::builder_empty()
+        .with_service_name("sightline")
+        .build();
+    ResourceAttributesWithSchema::from(&r)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn ingested_spans_are_found_by_trace_id() {
+    let store = EmbeddedStore::new(NonZeroU32::new(10).unwrap(), 32 << 20);
+    rt().block_on(async {
+        let batch = vec![span(7, 1, 0, "GET", 0), span(7, 2, 1, "cache lookup", 0)];
+        store.ingest(batch, &resource()).await;
+        let hex = format!("{:032x}", 7u128);
+        assert!(store.contains(&hex).await);
+        assert!(!store.contains(&format!("{:032x}", 8u128)).await);
+        let f = store.figures().await;
+        assert_eq!((f.traces, f.spans_ingested), (1, 2));
+        assert!(f.bytes > 0);
+    });
+}
+
+#[test]
+fn the_trace_count_bound_evicts_the_oldest() {
+    let store = EmbeddedStore::new(NonZeroU32::new(5).unwrap(), 32 << 20);
+    rt().block_on(async {
+        for t in 1..=20u128 {
+            store
+                .ingest(vec![span(t, 1, 0, "GET", 0)], &resource())
+                .await;
+        }
+        assert_eq!(store.figures().await.traces, 5);
+        assert!(store.contains(&format!("{:032x}", 20u128)).await);
+        assert!(!store.contains(&format!("{:032x}", 1u128)).await);
+    });
+}
+
+#[test]
+fn the_byte_bound_holds_while_traces_keep_coming() {
+    let max = 256 << 10;
+    let store = EmbeddedStore::new(NonZeroU32::new(100_000).unwrap(), max);
+    rt().block_on(async {
+        for t in 1..=2_000u128 {
+            store
+                .ingest(vec![span(t, 1, 0, "GET", 1_000)], &resource())
+                .await;
+            let f = store.figures().await;
+            assert!(f.bytes <= max, "{f:?} after {t}");
+            assert!(f.traces > 0, "{f:?} after {t}");
+        }
+        let f = store.figures().await;
+        assert!(f.traces > 10 && f.traces < 2_000, "{f:?}");
+        assert_eq!(f.evicted as usize + f.traces, 2_000, "{f:?}");
+        assert!(store.contains(&format!("{:032x}", 2_000u128)).await);
+        assert!(!store.contains(&format!("{:032x}", 1u128)).await);
+    });
+}
+
+#[test]
+fn spans_of_one_trace_arriving_apart_and_rebuilds_keep_every_recent_trace() {
+    let store = EmbeddedStore::new(NonZeroU32::new(100_000).unwrap(), 256 << 10);
+    rt().block_on(async {
+        for t in 1..=1_000u128 {
+            store
+                .ingest(vec![span(t, 2, 1, "cache lookup", 500)], &resource())
+                .await;
+            store
+                .ingest(
+                    vec![span(t, 3, 1, "GET", 500), span(t - 1, 1, 0, "GET", 500)],
+                    &resource(),
+                )
+                .await;
+            let newest = format!("{:032x}", t);
+            assert!(
+                store.contains(&newest).await,
+                "trace {t}: {:?}",
+                store.figures().await
+            );
+        }
+    });
+}
