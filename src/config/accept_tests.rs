@@ -226,6 +226,9 @@ fn shipped_config_is_exactly_the_documented_one() {
             idle_timeout: s(60),
             max_connections: NonZeroUsize::new(10000).unwrap(),
             trusted_proxies: vec![],
+            tls: vec![],
+            h2c: false,
+            upgrade_socket: "/tmp/sightline-upgrade.sock".into(),
         },
         upstreams: UpstreamsConfig {
             servers: vec![
@@ -244,6 +247,8 @@ fn shipped_config_is_exactly_the_documented_one() {
                 unhealthy_after: NonZeroU32::new(2).unwrap(),
                 healthy_after: NonZeroU32::new(1).unwrap(),
             },
+            tls: None,
+            http2: false,
         },
         cache: CacheConfig {
             enabled: true,

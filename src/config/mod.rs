@@ -225,6 +225,9 @@ impl Config {
                 idle_timeout: s(60),
                 max_connections: std::num::NonZeroUsize::new(10000).expect("> 0"),
                 trusted_proxies: vec![],
+                tls: vec![],
+                h2c: false,
+                upgrade_socket: "/tmp/sightline-upgrade.sock".into(),
             },
             upstreams: UpstreamsConfig {
                 servers: vec![],
@@ -239,6 +242,8 @@ impl Config {
                     unhealthy_after: std::num::NonZeroU32::new(2).expect("> 0"),
                     healthy_after: std::num::NonZeroU32::new(1).expect("> 0"),
                 },
+                tls: None,
+                http2: false,
             },
             cache: CacheConfig {
                 enabled: true,

@@ -65,9 +65,17 @@ impl HealthCheck for ObservedCheck {
     }
 }
 
-fn http_check(cfg: &UpstreamsConfig) -> Box<dyn HealthCheck + Send + Sync> {
+fn http_check(
+    cfg: &UpstreamsConfig,
+    transport: &super::tls::UpstreamTransport,
+) -> Box<dyn HealthCheck + Send + Sync> {
     let hc_cfg = &cfg.health_check;
+    // Probes use the proxy's upstream transport (TLS, SNI, CA, ALPN); the SNI default is the
+    // first server's address, as one template serves every backend.
     let mut hc = HttpHealthCheck::new("localhost", false);
+    if let Some(first) = cfg.servers.first() {
+        hc.peer_template = transport.peer(*first);
+    }
     let mut req = RequestHeader::build("GET", hc_cfg.path.as_bytes(), None)
         .expect("validated health-check path is a valid request target");
     req.insert_header("Host", "localhost")
@@ -92,8 +100,25 @@ fn http_check(cfg: &UpstreamsConfig) -> Box<dyn HealthCheck + Send + Sync> {
     Box::new(hc)
 }
 
-fn tcp_check(cfg: &UpstreamsConfig) -> Box<dyn HealthCheck + Send + Sync> {
-    let mut hc = TcpHealthCheck::new();
+fn tcp_check(
+    cfg: &UpstreamsConfig,
+    transport: &super::tls::UpstreamTransport,
+) -> Box<dyn HealthCheck + Send + Sync> {
+    let mut hc = match &cfg.tls {
+        // A TCP check of a TLS upstream completes the handshake (same SNI and verification).
+        Some(t) => TcpHealthCheck::new_tls(
+            &t.sni
+                .clone()
+                .or_else(|| cfg.servers.first().map(|a| a.ip().to_string()))
+                .unwrap_or_default(),
+        ),
+        None => TcpHealthCheck::new(),
+    };
+    if let Some(t) = &transport.tls {
+        hc.peer_template.options.verify_cert = t.verify;
+        hc.peer_template.options.verify_hostname = t.verify;
+        hc.peer_template.options.ca = transport.ca.clone();
+    }
     hc.peer_template.options.connection_timeout = Some(cfg.connect_timeout);
     hc
 }
@@ -102,12 +127,13 @@ fn tcp_check(cfg: &UpstreamsConfig) -> Box<dyn HealthCheck + Send + Sync> {
 pub fn build(
     cfg: &UpstreamsConfig,
     board: Arc<UpstreamBoard>,
+    transport: &super::tls::UpstreamTransport,
 ) -> std::io::Result<(Arc<Balancer>, Option<GenBackgroundService<Balancer>>)> {
     let mut lb = Balancer::try_from_iter(cfg.servers.iter().copied())?;
     let inner = match cfg.health_check.kind {
         HealthCheckKind::None => return Ok((Arc::new(lb), None)),
-        HealthCheckKind::Http => http_check(cfg),
-        HealthCheckKind::Tcp => tcp_check(cfg),
+        HealthCheckKind::Http => http_check(cfg, transport),
+        HealthCheckKind::Tcp => tcp_check(cfg, transport),
     };
     lb.set_health_check(Box::new(ObservedCheck {
         inner,

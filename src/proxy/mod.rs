@@ -20,6 +20,7 @@ pub mod policy;
 mod sf;
 pub mod store;
 pub mod stored;
+pub mod tls;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub struct Sightline {
     balancer: Arc<Balancer>,
     cache: Option<CacheParts>,
     telemetry: Arc<Telemetry>,
+    transport: tls::UpstreamTransport,
 }
 
 impl Sightline {
@@ -61,12 +63,24 @@ impl Sightline {
         if cfg.cache.enabled {
             policy::set_default_ttl(cfg.cache.default_ttl);
         }
+        let transport = tls::UpstreamTransport {
+            tls: cfg.upstreams.tls.clone(),
+            ca: None,
+            http2: cfg.upstreams.http2,
+        };
         Sightline {
             cfg,
             balancer,
             cache,
             telemetry,
+            transport,
         }
+    }
+
+    /// Uses `transport` (with its loaded CA bundle) for upstream connections.
+    pub fn with_upstream_transport(mut self, transport: tls::UpstreamTransport) -> Self {
+        self.transport = transport;
+        self
     }
 
     fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -283,7 +297,7 @@ impl ProxyHttp for Sightline {
             span_id,
         });
         let u = &self.cfg.upstreams;
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let mut peer = self.transport.peer(addr);
         peer.options.connection_timeout = Some(u.connect_timeout);
         peer.options.read_timeout = Some(u.read_timeout);
         peer.options.write_timeout = Some(u.read_timeout);
@@ -335,7 +349,7 @@ impl ProxyHttp for Sightline {
             Self::client_ip(session),
             &self.cfg.proxy.trusted_proxies,
         );
-        upstream.insert_header(headers::X_FORWARDED_PROTO, "http")?;
+        upstream.insert_header(headers::X_FORWARDED_PROTO, tls::arrival(session).0)?;
         upstream.append_header(http::header::VIA, headers::VIA)?;
         match ctx.traceparent.take() {
             Some(tp) => {
@@ -419,6 +433,7 @@ impl ProxyHttp for Sightline {
             .unwrap_or(ctx.error_status);
         let str_header =
             |name: http::header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let (scheme, protocol_version) = tls::arrival(session);
         let rec = RequestRecord {
             start: ctx.start,
             start_time: ctx.start_time,
@@ -428,11 +443,7 @@ impl ProxyHttp for Sightline {
             host: str_header(http::header::HOST),
             client: Self::client_ip(session),
             user_agent: str_header(http::header::USER_AGENT),
-            protocol_version: match req.version {
-                http::Version::HTTP_10 => "1.0",
-                http::Version::HTTP_2 => "2",
-                _ => "1.1",
-            },
+            protocol_version,
             status,
             cache: ctx.cache,
             cache_lookup: ctx.cache_lookup,
@@ -443,6 +454,7 @@ impl ProxyHttp for Sightline {
             bytes_received: ctx.header_bytes + ctx.body_bytes,
             trace_id: ctx.trace.trace_id,
             sampled: ctx.trace.sampled,
+            scheme,
         };
         self.telemetry.finish(&ctx.trace, &rec);
     }

@@ -26,5 +26,6 @@ mod load;
 mod shutdown;
 mod stream;
 mod telemetry;
+mod tls;
 mod top;
 mod web;

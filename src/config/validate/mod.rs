@@ -17,6 +17,7 @@ use super::units::{parse_duration, parse_size, size_from_int};
 use super::ConfigError;
 
 mod alerts;
+mod tls;
 
 /// Validates `raw`, appending a [`ConfigError`] to `errs` for every problem found.
 /// The returned config is only meaningful when `errs` stayed empty.
@@ -250,6 +251,9 @@ impl Checker<'_> {
                 d.max_connections,
             ),
             trusted_proxies,
+            tls: self.tls_listeners(r.tls),
+            h2c: r.h2c.unwrap_or(d.h2c),
+            upgrade_socket: r.upgrade_socket.map_or(d.upgrade_socket, Into::into),
         }
     }
 
@@ -283,7 +287,10 @@ impl Checker<'_> {
                 dh.path.clone(),
             )
         });
+        let tls = self.upstream_tls(r.tls, r.sni, r.verify, r.ca_file);
         UpstreamsConfig {
+            tls,
+            http2: r.http2.unwrap_or(d.http2),
             servers: self.addrs("upstreams.servers", r.servers.unwrap_or_default()),
             connect_timeout: self.positive(
                 "upstreams.connect_timeout",
