@@ -339,6 +339,7 @@ impl ShutdownSignalWatch for DrainOnSignal {
                 // A `run --upgrade` process waits for the sockets: hand them over first; pingora
                 // then keeps serving in-flight requests while the new process accepts.
                 tracing::info!("SIGQUIT: handing listeners to the upgraded process");
+                crate::proxy::drain::start_handover();
                 return ShutdownSignal::GracefulUpgrade;
             }
         }

@@ -12,6 +12,7 @@ pub mod cache;
 mod cache_filters;
 pub mod ctx;
 pub mod directives;
+pub mod drain;
 mod errors;
 pub mod freshness;
 pub mod headers;
@@ -111,7 +112,13 @@ impl ProxyHttp for Sightline {
         self.telemetry.start();
         ctx.counted = true;
         let p = &self.cfg.proxy;
-        session.set_keepalive(Some(p.idle_timeout.as_secs().max(1)));
+        // While the process shuts down (SIGTERM, or an upgrade handing the sockets over) pingora
+        // has turned keep-alive off so clients move to the new process: do not turn it back on.
+        if session.is_process_shutting_down() || drain::handing_over() {
+            session.set_keepalive(None);
+        } else {
+            session.set_keepalive(Some(p.idle_timeout.as_secs().max(1)));
+        }
         session.set_read_timeout(Some(p.header_timeout));
         ctx.trace = self.telemetry.tracer.start(session.req_header());
         let req = session.req_header();

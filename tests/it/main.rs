@@ -28,4 +28,5 @@ mod stream;
 mod telemetry;
 mod tls;
 mod top;
+mod upgrade;
 mod web;
