@@ -365,3 +365,81 @@ pub fn arrival(session: &Session) -> (&'static str, &'static str) {
     };
     (scheme, version)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_leaf(dir: &Path, file: &str, names: &[&str]) -> (TlsListener, Vec<u8>) {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(names)
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let (c, k) = (
+            dir.join(format!("{file}.crt")),
+            dir.join(format!("{file}.key")),
+        );
+        std::fs::write(&c, cert.pem()).expect("write");
+        std::fs::write(&k, key.serialize_pem()).expect("write");
+        let entry = TlsListener {
+            listen: "127.0.0.1:8443".parse().expect("addr"),
+            cert: c,
+            key: k,
+        };
+        (entry, cert.der().to_vec())
+    }
+
+    fn served(certs: &TlsCerts, sni: Option<&str>) -> Vec<u8> {
+        let (_, r) = certs.listeners().next().expect("one listener");
+        r.set.load().pick(sni).cert[0].to_vec()
+    }
+
+    #[test]
+    fn sni_picks_exact_then_wildcard_then_the_first_entry() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (a, a_der) = write_leaf(dir.path(), "a", &["a.test"]);
+        let (b, b_der) = write_leaf(dir.path(), "b", &["*.b.test", "B.test"]);
+        let certs = TlsCerts::load(&[a, b]).expect("load");
+        assert_eq!(served(&certs, Some("a.test")), a_der);
+        assert_eq!(served(&certs, Some("A.TEST")), a_der);
+        assert_eq!(served(&certs, Some("b.test")), b_der);
+        assert_eq!(served(&certs, Some("x.b.test")), b_der);
+        assert_eq!(
+            served(&certs, Some("y.x.b.test")),
+            a_der,
+            "wildcards cover one label"
+        );
+        assert_eq!(served(&certs, None), a_der);
+    }
+
+    #[test]
+    fn reload_swaps_certificates_in_place_and_keeps_them_on_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (a, a_der) = write_leaf(dir.path(), "a", &["a.test"]);
+        let certs = TlsCerts::load(std::slice::from_ref(&a)).expect("load");
+        let resolver = certs.listeners().next().expect("listener").1;
+        // New files at the same paths: the running resolver serves them after reload.
+        let (_, new_der) = write_leaf(dir.path(), "a", &["a.test"]);
+        assert_ne!(a_der, new_der);
+        let out = certs.reload(std::slice::from_ref(&a)).expect("reload");
+        assert_eq!(out.certificates, 1);
+        assert!(out.needs_restart.is_empty());
+        assert_eq!(
+            resolver.set.load().pick(Some("a.test")).cert[0].to_vec(),
+            new_der
+        );
+        // A broken key: refused, named by field, and the served certificate stays.
+        std::fs::write(&a.key, "garbage").expect("write");
+        let errs = certs.reload(std::slice::from_ref(&a)).expect_err("bad key");
+        assert_eq!(errs[0].field, "proxy.tls[0].key");
+        assert_eq!(served(&certs, Some("a.test")), new_der);
+        // A new listener address needs a restart and is reported, not opened.
+        let (mut other, _) = write_leaf(dir.path(), "o", &["o.test"]);
+        other.listen = "127.0.0.1:9443".parse().expect("addr");
+        let (fresh, _) = write_leaf(dir.path(), "a", &["a.test"]);
+        let out = certs.reload(&[fresh, other]).expect("reload");
+        assert_eq!(out.needs_restart, vec!["127.0.0.1:9443".parse().unwrap()]);
+    }
+}

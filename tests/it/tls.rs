@@ -547,3 +547,60 @@ fn bad_certificate_files_are_named_by_field_in_check() {
     assert_eq!(code, 2);
     assert!(err.contains("error: upstreams.ca_file:"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_to_an_https_upstream_reaches_it_as_https_2() {
+    // The upstream is a second sightline terminating TLS (ALPN h2) and exporting spans, so
+    // what it received is visible: its SERVER span says how the request arrived.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new(dir.path(), "inner-ca");
+    let leaf = ca.leaf(dir.path(), "inner", &["inner.test"]);
+    let receiver = Receiver::grpc().await;
+    let origin = TestOrigin::named("o1").await;
+    let inner_tls = free_addr();
+    let inner_cfg = ConfigBuilder::new(&[origin.addr()]).extra(&tls_entries(inner_tls, &[&leaf]));
+    let inner = ProxyProcess::start(traced(inner_cfg, &receiver.endpoint())).await;
+    wait_accepts(inner_tls, &inner).await;
+
+    let outer_cfg = ConfigBuilder::new(&[inner_tls])
+        .set("upstreams.tls", true)
+        .set("upstreams.http2", true)
+        .set("upstreams.sni", "inner.test")
+        .set("upstreams.ca_file", ca.pem.display().to_string())
+        .set("upstreams.health_check.kind", "none");
+    // Traced too: the inner proxy follows the outer's sampling decision (traceparent).
+    let outer = ProxyProcess::start(traced(outer_cfg, &receiver.endpoint())).await;
+    let r = crate::util::fetch(crate::util::client().get(outer.url("/via-h2"))).await;
+    assert_eq!(
+        r.status,
+        200,
+        "{r:?}\n{}\n{}",
+        outer.output(),
+        inner.output()
+    );
+    assert_eq!(r.body, "o1");
+    let is_server = |s: &crate::telemetry::RecvSpan| {
+        s.span.kind == 2 && s.attrs.get("url.path").is_some_and(|p| p == "/via-h2")
+    };
+    let spans = wait_spans(&receiver, ARRIVAL, |s| {
+        s.iter().filter(|s| is_server(s)).count() >= 2
+    })
+    .await;
+    let mut arrivals: Vec<(String, String)> = spans
+        .iter()
+        .filter(|s| is_server(s))
+        .map(|s| {
+            let attr = |k: &str| s.attrs.get(k).cloned().unwrap_or_default();
+            (attr("url.scheme"), attr("network.protocol.version"))
+        })
+        .collect();
+    arrivals.sort();
+    let want = |a: &str, b: &str| (a.to_string(), b.to_string());
+    // The outer proxy got HTTP/1.1 from the test client; the inner one h2 over TLS from it.
+    assert_eq!(
+        arrivals,
+        vec![want("http", "1.1"), want("https", "2")],
+        "\n{}",
+        inner.output()
+    );
+}
