@@ -542,6 +542,14 @@ fn bad_certificate_files_are_named_by_field_in_check() {
         .expect("run sightline");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("proxy.tls[1].key"));
+    // A TLS listener on the plain listener's address is refused.
+    let clash = format!(
+        "[proxy]\nlisten = \"127.0.0.1:8443\"\n{base}{}",
+        entry(&p(&good.cert), &p(&good.key))
+    );
+    let (code, err) = check(&clash);
+    assert_eq!(code, 2);
+    assert!(err.contains("error: proxy.tls[0].listen:"), "{err}");
     // Upstream CA files are checked the same way.
     let (code, err) = check(&format!("{base}tls = true\nca_file = {:?}\n", p(&garbage)));
     assert_eq!(code, 2);

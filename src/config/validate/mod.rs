@@ -233,6 +233,7 @@ impl Checker<'_> {
                 net.ok()
             })
             .collect();
+        let tls = self.tls_listeners(r.tls, &listen);
         ProxyConfig {
             listen,
             threads: self.nonzero_usize("proxy.threads", r.threads, d.threads),
@@ -251,7 +252,7 @@ impl Checker<'_> {
                 d.max_connections,
             ),
             trusted_proxies,
-            tls: self.tls_listeners(r.tls),
+            tls,
             h2c: r.h2c.unwrap_or(d.h2c),
             upgrade_socket: r.upgrade_socket.map_or(d.upgrade_socket, Into::into),
         }

@@ -10,12 +10,26 @@ use crate::proxy::tls;
 
 impl Checker<'_> {
     /// Validates the TLS listeners; an entry with any error is left out.
-    pub(super) fn tls_listeners(&mut self, raw: Option<Vec<RawTls>>) -> Vec<TlsListener> {
+    pub(super) fn tls_listeners(
+        &mut self,
+        raw: Option<Vec<RawTls>>,
+        plain: &[std::net::SocketAddr],
+    ) -> Vec<TlsListener> {
         let mut out = Vec::new();
         for (i, r) in raw.unwrap_or_default().into_iter().enumerate() {
             let at = |key: &str| format!("proxy.tls[{i}].{key}");
             let listen = match r.listen {
-                Some(s) => self.addr(&at("listen"), &s),
+                Some(s) => self.addr(&at("listen"), &s).filter(|a| {
+                    let clash = plain.contains(a);
+                    if clash {
+                        self.err(
+                            at("listen"),
+                            format!("{s:?}"),
+                            "already a plain listener in proxy.listen",
+                        );
+                    }
+                    !clash
+                }),
                 None => {
                     self.err(
                         at("listen"),
