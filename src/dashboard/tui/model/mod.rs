@@ -17,8 +17,8 @@ pub use history::{covered, HistoryView, PointView, UpstreamDetailView, UpstreamP
 
 pub use crate::dashboard::text::render as render_text;
 pub use crate::observe::format::{figure, uptime_short};
-pub use crate::observe::snapshot::AlertLevel;
 pub use crate::observe::summary::{HealthStatus, Summary};
+pub use crate::observe::snapshot::AlertLevel;
 
 /// `GET /api/summary`, as far as `top` reads it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
