@@ -118,6 +118,7 @@ fn direct(c: &mut Criterion, name: &str, ratio: f64, whole_path: bool) {
                 client: Some(IpAddr::from([127, 0, 0, 1])),
                 user_agent: Some("bench/1.0"),
                 protocol_version: "1.1",
+                scheme: "http",
                 status: 200,
                 cache: CacheOutcome::Miss,
                 cache_lookup: Some((t0, t0)),

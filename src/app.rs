@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::dashboard;
 use crate::observe::observatory::{Component, Observatory, ObservatorySettings};
 use crate::observe::snapshot::MetricsSnapshot;
+use crate::proxy::tls::{self, TlsCerts, UpstreamTransport};
 use crate::proxy::{balance, edge, CacheParts, Sightline};
 use crate::reload::{LiveParts, Reloader, SPARE_UPSTREAMS};
 use crate::telemetry::clock::{Clock, SystemClock};
@@ -32,6 +33,9 @@ pub enum StartupError {
     /// The side runtime (admin, alerts, telemetry export) could not start.
     #[error("admin runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// A TLS certificate, key or CA file could not be used.
+    #[error("{0}")]
+    Tls(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -52,6 +56,7 @@ pub struct App {
     otel: OtelGuard,
     stop: tokio::sync::watch::Sender<bool>,
     reloader: Arc<Reloader>,
+    tls: Arc<TlsCerts>,
 }
 
 /// The runtime for everything beside the request path (admin, alerts, dashboard, OTLP export),
@@ -110,6 +115,8 @@ fn server_conf(cfg: &Config) -> ServerConf {
         // another runtime's idle watcher still holds it ("failed to acquire reusable stream",
         // a new connection each time), so more threads keep work stealing.
         work_stealing: cfg.proxy.threads.get() > 1,
+        // `run --upgrade` takes the listening sockets over from the running process here.
+        upgrade_sock: cfg.proxy.upgrade_socket.display().to_string(),
         ..ServerConf::default()
     }
 }
@@ -150,16 +157,44 @@ impl App {
         side: tokio::runtime::Runtime,
         otel: OtelGuard,
     ) -> Result<App, StartupError> {
+        App::build_with(cfg, side, otel, false)
+    }
+
+    /// [`App::build`]; with `upgrade`, the listening sockets are taken over from the running
+    /// process (pingora's graceful upgrade over `proxy.upgrade_socket`) instead of bound.
+    pub fn build_with(
+        cfg: Config,
+        side: tokio::runtime::Runtime,
+        otel: OtelGuard,
+        upgrade: bool,
+    ) -> Result<App, StartupError> {
         let cfg = Arc::new(cfg);
-        for addr in &cfg.proxy.listen {
-            probe_listen(*addr)?;
+        let certs = Arc::new(TlsCerts::load(&cfg.proxy.tls).map_err(|errs| {
+            StartupError::Tls(
+                errs.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?);
+        let transport = UpstreamTransport::new(cfg.upstreams.tls.clone(), cfg.upstreams.http2)
+            .map_err(|e| StartupError::Tls(e.to_string()))?;
+        // During an upgrade the old process still holds every port until it hands them over.
+        if !upgrade {
+            for addr in cfg
+                .proxy
+                .listen
+                .iter()
+                .copied()
+                .chain(certs.listeners().map(|l| l.0))
+            {
+                probe_listen(addr)?;
+            }
         }
-        let admin_listener = std::net::TcpListener::bind(cfg.admin.listen)
-            .and_then(|l| l.set_nonblocking(true).map(|_| l))
-            .map_err(|source| StartupError::Listen {
-                addr: cfg.admin.listen,
-                source,
-            })?;
+        let admin_listener = match upgrade {
+            true => None,
+            false => Some(bind_admin(cfg.admin.listen)?),
+        };
         let board = Arc::new(
             UpstreamBoard::with_spare(&cfg.upstreams.servers, SPARE_UPSTREAMS)
                 .with_outlier(&cfg.upstreams.outlier),
@@ -182,8 +217,8 @@ impl App {
             upstreams: board.clone(),
             metrics: otel.metrics(board.clone(), usage.clone()),
         });
-        let balancer =
-            balance::balancer(&cfg.upstreams, board.clone()).map_err(StartupError::Upstreams)?;
+        let balancer = balance::balancer(&cfg.upstreams, board.clone(), &transport)
+            .map_err(StartupError::Upstreams)?;
         let balancer = Arc::new(arc_swap::ArcSwap::from_pointee(balancer));
         let purger: Option<Arc<dyn CachePurger>> = cache
             .as_ref()
@@ -210,6 +245,8 @@ impl App {
                 telemetry: telemetry.clone(),
                 alerts: engine.clone(),
                 side: health_runtime()?,
+                tls: certs.clone(),
+                transport: transport.clone(),
             },
         );
         let admin_state = AdminState::new(observatory.clone(), engine.clone(), purger, &cfg)
@@ -226,10 +263,21 @@ impl App {
                 };
                 dashboard::console::start(view, cfg.dashboard.interval, stop_rx.clone());
             }
-            let listener =
-                tokio::net::TcpListener::from_std(admin_listener).map_err(StartupError::Runtime)?;
+            let admin_addr = cfg.admin.listen;
+            let listener = admin_listener
+                .map(tokio::net::TcpListener::from_std)
+                .transpose()
+                .map_err(StartupError::Runtime)?;
             let mut admin_stop = stop_rx.clone();
             side.spawn(async move {
+                let listener = match listener {
+                    Some(l) => l,
+                    // The admin port is not handed over: it is free once the old process exits.
+                    None => match rebind_admin(admin_addr, admin_stop.clone()).await {
+                        Some(l) => l,
+                        None => return,
+                    },
+                };
                 let done = async move {
                     let _ = admin_stop.wait_for(|s| *s).await;
                 };
@@ -247,16 +295,33 @@ impl App {
             telemetry.metrics.component_started(name);
         }
 
-        let mut server = Server::new_with_opt_and_conf(None, server_conf(&cfg));
+        let opt = upgrade.then(|| pingora_core::server::configuration::Opt {
+            upgrade: true,
+            ..Default::default()
+        });
+        let mut server = Server::new_with_opt_and_conf(opt, server_conf(&cfg));
         server.bootstrap();
-        let proxy = Sightline::new(cfg.clone(), balancer, cache, telemetry.clone());
+        let proxy = Sightline::new(cfg.clone(), balancer, cache, telemetry.clone())
+            .with_upstream_transport(transport.clone());
         let gate = Arc::new(
             edge::gate::Gate::new(connection_budget(&cfg)).reporting_to(telemetry.stats.clone()),
         );
-        let app = pingora_proxy::http_proxy(&server.configuration, proxy);
+        let mut app = pingora_proxy::http_proxy(&server.configuration, proxy);
+        if cfg.proxy.h2c {
+            let mut options = pingora_core::apps::HttpServerOptions::default();
+            options.h2c = true;
+            app.server_options = Some(options);
+        }
         let mut service = edge::service("sightline proxy", app, gate, &cfg.proxy);
         for addr in &cfg.proxy.listen {
             service.add_tcp(&addr.to_string());
+        }
+        for (addr, resolver) in certs.listeners() {
+            service.add_tls_with_settings(
+                &addr.to_string(),
+                None,
+                tls::listener_settings(resolver),
+            );
         }
         server.add_service(service);
         Ok(App {
@@ -267,12 +332,18 @@ impl App {
             otel,
             stop,
             reloader,
+            tls: certs,
         })
     }
 
     /// Re-reads `path` on SIGHUP and `POST /api/config/reload` (`sightline run` only).
     pub fn enable_reload(&self, path: std::path::PathBuf) -> std::io::Result<()> {
         self.reloader.watch_file(path)
+    }
+
+    /// The TLS listeners' certificates, for live reload ([`TlsCerts::reload`]).
+    pub fn tls_certs(&self) -> Arc<TlsCerts> {
+        self.tls.clone()
     }
 
     /// Runs until SIGTERM or SIGINT, drains, flushes, and returns.
@@ -285,6 +356,7 @@ impl App {
             otel,
             stop,
             reloader: _,
+            tls: _,
         } = self;
         let signal = DrainOnSignal {
             telemetry: telemetry.clone(),
@@ -316,15 +388,54 @@ impl ShutdownSignalWatch for DrainOnSignal {
     async fn recv(&self) -> ShutdownSignal {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs once");
+        let mut quit = signal(SignalKind::quit()).expect("SIGQUIT handler installs once");
         let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs once");
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: draining"),
             _ = int.recv() => tracing::info!("SIGINT: draining"),
+            _ = quit.recv() => {
+                // A `run --upgrade` process waits for the sockets: hand them over first; pingora
+                // then keeps serving in-flight requests while the new process accepts.
+                tracing::info!("SIGQUIT: handing listeners to the upgraded process");
+                crate::proxy::drain::start_handover();
+                return ShutdownSignal::GracefulUpgrade;
+            }
         }
         let deadline = Instant::now() + self.grace;
         while self.telemetry.stats.in_flight() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         ShutdownSignal::GracefulTerminate
+    }
+}
+
+fn bind_admin(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, StartupError> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|_| l))
+        .map_err(|source| StartupError::Listen { addr, source })
+}
+
+/// Binds the admin listener after an upgrade, retrying while the old process still holds it;
+/// `None` if sightline stops first.
+async fn rebind_admin(
+    addr: std::net::SocketAddr,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::net::TcpListener> {
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!(%addr, "admin listener bound after upgrade");
+                return Some(l);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "admin listener failed");
+                return None;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = stop.wait_for(|s| *s) => return None,
+        }
     }
 }

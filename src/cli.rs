@@ -34,6 +34,9 @@ pub enum Command {
         /// Config file.
         #[arg(short, long, default_value = "config/sightline.toml")]
         config: PathBuf,
+        /// Take the listening sockets over from the running sightline (send it SIGQUIT next).
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Start built-in demo origins on loopback and the proxy in front of them.
     Demo {

@@ -45,12 +45,13 @@ fn serve(
     cfg: Config,
     log_format: LogFormat,
     path: Option<std::path::PathBuf>,
+    upgrade: bool,
 ) -> anyhow::Result<()> {
     let side = app::side_runtime().context("starting the side runtime")?;
     let guard =
         otel::init(&cfg.telemetry, side.handle()).context("starting OpenTelemetry export")?;
     init_logging(log_format, Some(&guard));
-    let app = App::build(cfg, side, guard).context("starting sightline")?;
+    let app = App::build_with(cfg, side, guard, upgrade).context("starting sightline")?;
     if let Some(path) = path {
         app.enable_reload(path)
             .context("watching the config file")?;
@@ -87,7 +88,10 @@ fn run(command: Command, log_format: LogFormat) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
-        Command::Run { config: path } => {
+        Command::Run {
+            config: path,
+            upgrade,
+        } => {
             let cfg = match config::load(&path).and_then(|c| c.require_upstreams().map(|_| c)) {
                 Ok(c) => c,
                 Err(errs) => {
@@ -95,7 +99,7 @@ fn run(command: Command, log_format: LogFormat) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            serve(cfg, log_format, Some(path))?;
+            serve(cfg, log_format, Some(path), upgrade)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
@@ -214,7 +218,7 @@ fn run_demo(args: DemoArgs, log_format: LogFormat) -> anyhow::Result<()> {
             "  chaos          on: origins take turns being down, slow and failing (30 s cycle)"
         );
     }
-    serve(cfg, log_format, None)?;
+    serve(cfg, log_format, None, false)?;
     drop(origins);
     origins_rt.shutdown_timeout(Duration::from_secs(1));
     Ok(())

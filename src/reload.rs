@@ -23,6 +23,7 @@ use crate::alerts::engine::AlertEngine;
 use crate::config::diff::{self, Change, Effect};
 use crate::config::{self, Config, HealthCheckKind, UpstreamsConfig};
 use crate::proxy::balance::{self, Balancer};
+use crate::proxy::tls::{TlsCerts, UpstreamTransport};
 use crate::telemetry::upstreams::UpstreamBoard;
 use crate::telemetry::Telemetry;
 
@@ -41,6 +42,10 @@ pub struct LiveParts {
     pub alerts: Arc<AlertEngine>,
     /// Where health checks and the SIGHUP listener run (a thread of their own).
     pub side: tokio::runtime::Handle,
+    /// The TLS listeners' certificates, re-read from their files on every reload.
+    pub tls: Arc<TlsCerts>,
+    /// Upstream TLS (its CA bundle is read at start; `upstreams.tls` needs a restart).
+    pub transport: UpstreamTransport,
 }
 
 /// What the last reload did, as shown in `/api/summary` under `reload`.
@@ -96,10 +101,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Hook for TLS certificates: called on every applied reload with the new config, so the
-/// certificate resolver can reload its `[[proxy.tls]]` entries in place. No-op until the TLS
-/// termination work is merged (the lead wires `resolver.reload(&cfg.proxy.tls)` here).
-pub fn apply_tls_certificates(_cfg: &Config) {}
+/// Re-reads every `[[proxy.tls]]` certificate and key (renewed files take effect even when
+/// the config text did not change); all or nothing, so a bad file refuses the reload.
+/// Listener addresses added or removed are reported as needing a restart.
+pub fn apply_tls_certificates(certs: &TlsCerts, cfg: &Config) -> Result<Vec<String>, Vec<String>> {
+    let done = certs.reload(&cfg.proxy.tls).map_err(|errs| {
+        errs.iter()
+            .map(|e| format!("error: {e}"))
+            .collect::<Vec<_>>()
+    })?;
+    Ok(done
+        .needs_restart
+        .iter()
+        .map(|a| format!("proxy.tls listener {a}: needs restart, left as it was"))
+        .collect())
+}
 
 impl Reloader {
     /// A reloader for the running `cfg`; starts the health checks of the current balancer.
@@ -186,11 +202,17 @@ impl Reloader {
         let old = lock(&self.running).clone();
         let changes = diff::diff(&old, &new);
         let eff = diff::effective(&old, &new);
+        // Certificates first: all or nothing, so a bad file refuses before anything changed.
+        let tls_notes = match apply_tls_certificates(&self.parts.tls, &eff) {
+            Ok(notes) => notes,
+            Err(lines) => return Err(self.refuse(lines)),
+        };
         if let Err(line) = self.apply(&eff, &changes).await {
             return Err(self.refuse(vec![line]));
         }
         *lock(&self.running) = eff;
-        let lines: Vec<String> = changes.iter().map(Change::to_string).collect();
+        let mut lines: Vec<String> = changes.iter().map(Change::to_string).collect();
+        lines.extend(tls_notes);
         tracing::info!(changes = ?lines, config_hash = %hash, "config reloaded");
         let mut st = lock(&self.status);
         st.last_unix_ms = now_ms();
@@ -232,7 +254,6 @@ impl Reloader {
         if changed("alerts.rules") {
             self.parts.alerts.replace_rules(&new.alerts.rules);
         }
-        apply_tls_certificates(new);
         Ok(())
     }
 
@@ -244,7 +265,7 @@ impl Reloader {
         board
             .set_members(&cfg.servers)
             .map_err(|e| format!("error: upstreams.servers: {e}"))?;
-        let lb = balance::balancer(cfg, board.clone())
+        let lb = balance::balancer(cfg, board.clone(), &self.parts.transport)
             .map_err(|e| format!("error: upstreams.servers: {e}"))?;
         let lb = Arc::new(lb);
         if cfg.health_check.kind != HealthCheckKind::None {

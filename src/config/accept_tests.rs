@@ -226,6 +226,9 @@ fn shipped_config_is_exactly_the_documented_one() {
             idle_timeout: s(60),
             max_connections: NonZeroUsize::new(10000).unwrap(),
             trusted_proxies: vec![],
+            tls: vec![],
+            h2c: false,
+            upgrade_socket: "/tmp/sightline-upgrade.sock".into(),
         },
         upstreams: UpstreamsConfig {
             servers: vec![
@@ -250,6 +253,8 @@ fn shipped_config_is_exactly_the_documented_one() {
                 base_ejection: s(30),
                 max_ejection: s(300),
             },
+            tls: None,
+            http2: false,
         },
         cache: CacheConfig {
             enabled: true,

@@ -61,6 +61,7 @@ fields! {
         "upstreams.health_check" => upstreams.health_check,
         "telemetry.sample_ratio" => telemetry.sample_ratio,
         "alerts.rules" => alerts.rules,
+        "proxy.tls" => proxy.tls,
     ],
     restart: [
         "proxy.listen" => proxy.listen,
@@ -72,6 +73,10 @@ fields! {
         "proxy.idle_timeout" => proxy.idle_timeout,
         "proxy.max_connections" => proxy.max_connections,
         "proxy.trusted_proxies" => proxy.trusted_proxies,
+        "proxy.h2c" => proxy.h2c,
+        "proxy.upgrade_socket" => proxy.upgrade_socket,
+        "upstreams.tls" => upstreams.tls,
+        "upstreams.http2" => upstreams.http2,
         "upstreams.connect_timeout" => upstreams.connect_timeout,
         "upstreams.read_timeout" => upstreams.read_timeout,
         "upstreams.retries" => upstreams.retries,

@@ -226,6 +226,9 @@ impl Config {
                 idle_timeout: s(60),
                 max_connections: std::num::NonZeroUsize::new(10000).expect("> 0"),
                 trusted_proxies: vec![],
+                tls: vec![],
+                h2c: false,
+                upgrade_socket: "/tmp/sightline-upgrade.sock".into(),
             },
             upstreams: UpstreamsConfig {
                 servers: vec![],
@@ -246,6 +249,8 @@ impl Config {
                     base_ejection: s(30),
                     max_ejection: s(300),
                 },
+                tls: None,
+                http2: false,
             },
             cache: CacheConfig {
                 enabled: true,

@@ -49,6 +49,12 @@ pub struct ProxyConfig {
     pub max_connections: NonZeroUsize,
     /// Peers whose `X-Forwarded-For` is appended to; others have it replaced.
     pub trusted_proxies: Vec<IpNet>,
+    /// TLS listeners with their certificates (`[[proxy.tls]]`).
+    pub tls: Vec<TlsListener>,
+    /// Accept HTTP/2 prior knowledge (h2c) on the plain listeners.
+    pub h2c: bool,
+    /// Unix socket for handing listeners to a `run --upgrade` process.
+    pub upgrade_socket: std::path::PathBuf,
 }
 
 /// `[upstreams]`: where requests go.
@@ -68,6 +74,10 @@ pub struct UpstreamsConfig {
     pub health_check: HealthCheckConfig,
     /// Passive health: ejection of upstreams that keep failing real requests.
     pub outlier: OutlierConfig,
+    /// TLS to upstreams (`upstreams.tls = true`), `None` for plain TCP.
+    pub tls: Option<UpstreamTls>,
+    /// Speak HTTP/2 to upstreams (over TLS by ALPN, else prior knowledge).
+    pub http2: bool,
 }
 
 /// `[upstreams.outlier]`: passive health (outlier detection).
@@ -258,4 +268,27 @@ pub struct AlertsConfig {
     pub rules: Vec<AlertRule>,
     /// Whether the "any single upstream down" warning is active (on with the default rules).
     pub upstream_down_rule: bool,
+}
+
+/// One `[[proxy.tls]]` entry: a certificate served on a TLS listener (several entries may share
+/// a listener; the client's SNI picks the certificate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsListener {
+    /// The listener address.
+    pub listen: SocketAddr,
+    /// PEM certificate chain.
+    pub cert: std::path::PathBuf,
+    /// PEM private key.
+    pub key: std::path::PathBuf,
+}
+
+/// How upstream TLS connections are made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamTls {
+    /// SNI and verified name; `None`: the upstream's address.
+    pub sni: Option<String>,
+    /// Verify the certificate chain and name.
+    pub verify: bool,
+    /// CA bundle instead of the system roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }

@@ -51,6 +51,24 @@ pub struct RawProxy {
     pub max_connections: Option<i64>,
     /// CIDRs trusted to forward `X-Forwarded-For`.
     pub trusted_proxies: Option<Vec<String>>,
+    /// `[[proxy.tls]]` listeners.
+    pub tls: Option<Vec<RawTls>>,
+    /// HTTP/2 prior knowledge (h2c) on the plain listeners.
+    pub h2c: Option<bool>,
+    /// Unix socket the listening sockets are handed over on during `run --upgrade`.
+    pub upgrade_socket: Option<String>,
+}
+
+/// One `[[proxy.tls]]` entry: a TLS listener address and one certificate for it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTls {
+    /// `IP:port`.
+    pub listen: Option<String>,
+    /// PEM certificate chain path.
+    pub cert: Option<String>,
+    /// PEM private key path.
+    pub key: Option<String>,
 }
 
 /// `[upstreams]`
@@ -71,6 +89,16 @@ pub struct RawUpstreams {
     pub health_check: RawHealthCheck,
     /// `[upstreams.outlier]`
     pub outlier: RawOutlier,
+    /// Connect to upstreams over TLS.
+    pub tls: Option<bool>,
+    /// SNI (and verified name) sent to upstreams.
+    pub sni: Option<String>,
+    /// Verify the upstream certificate.
+    pub verify: Option<bool>,
+    /// PEM CA bundle for upstream verification (default: system roots).
+    pub ca_file: Option<String>,
+    /// Speak HTTP/2 to upstreams.
+    pub http2: Option<bool>,
 }
 
 /// `[upstreams.outlier]`

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use pingora_core::services::background::{background_service, GenBackgroundService};
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::RequestHeader;
 use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
@@ -87,9 +86,17 @@ impl HealthCheck for ObservedCheck {
     }
 }
 
-fn http_check(cfg: &UpstreamsConfig) -> Box<dyn HealthCheck + Send + Sync> {
+fn http_check(
+    cfg: &UpstreamsConfig,
+    transport: &super::tls::UpstreamTransport,
+) -> Box<dyn HealthCheck + Send + Sync> {
     let hc_cfg = &cfg.health_check;
+    // Probes use the proxy's upstream transport (TLS, SNI, CA, ALPN); the SNI default is the
+    // first server's address, as one template serves every backend.
     let mut hc = HttpHealthCheck::new("localhost", false);
+    if let Some(first) = cfg.servers.first() {
+        hc.peer_template = transport.peer(*first);
+    }
     let mut req = RequestHeader::build("GET", hc_cfg.path.as_bytes(), None)
         .expect("validated health-check path is a valid request target");
     req.insert_header("Host", "localhost")
@@ -114,33 +121,41 @@ fn http_check(cfg: &UpstreamsConfig) -> Box<dyn HealthCheck + Send + Sync> {
     Box::new(hc)
 }
 
-fn tcp_check(cfg: &UpstreamsConfig) -> Box<dyn HealthCheck + Send + Sync> {
-    let mut hc = TcpHealthCheck::new();
+fn tcp_check(
+    cfg: &UpstreamsConfig,
+    transport: &super::tls::UpstreamTransport,
+) -> Box<dyn HealthCheck + Send + Sync> {
+    let mut hc = match &cfg.tls {
+        // A TCP check of a TLS upstream completes the handshake (same SNI and verification).
+        Some(t) => TcpHealthCheck::new_tls(
+            &t.sni
+                .clone()
+                .or_else(|| cfg.servers.first().map(|a| a.ip().to_string()))
+                .unwrap_or_default(),
+        ),
+        None => TcpHealthCheck::new(),
+    };
+    if let Some(t) = &transport.tls {
+        hc.peer_template.options.verify_cert = t.verify;
+        hc.peer_template.options.verify_hostname = t.verify;
+        hc.peer_template.options.ca = transport.ca.clone();
+    }
     hc.peer_template.options.connection_timeout = Some(cfg.connect_timeout);
     hc
 }
 
-/// Builds the balancer and, when checks are on, the background service that runs them.
-pub fn build(
-    cfg: &UpstreamsConfig,
-    board: Arc<UpstreamBoard>,
-) -> std::io::Result<(Arc<Balancer>, Option<GenBackgroundService<Balancer>>)> {
-    let lb = balancer(cfg, board)?;
-    if cfg.health_check.kind == HealthCheckKind::None {
-        return Ok((Arc::new(lb), None));
-    }
-    let service = background_service("health checks", lb);
-    Ok((service.task(), Some(service)))
-}
-
 /// The balancer for `cfg` with its health check attached (not yet running: see
 /// [`run_checks`]); a config reload builds a new one and swaps it in.
-pub fn balancer(cfg: &UpstreamsConfig, board: Arc<UpstreamBoard>) -> std::io::Result<Balancer> {
+pub fn balancer(
+    cfg: &UpstreamsConfig,
+    board: Arc<UpstreamBoard>,
+    transport: &super::tls::UpstreamTransport,
+) -> std::io::Result<Balancer> {
     let mut lb = Balancer::try_from_iter(cfg.servers.iter().copied())?;
     let inner = match cfg.health_check.kind {
         HealthCheckKind::None => return Ok(lb),
-        HealthCheckKind::Http => http_check(cfg),
-        HealthCheckKind::Tcp => tcp_check(cfg),
+        HealthCheckKind::Http => http_check(cfg, transport),
+        HealthCheckKind::Tcp => tcp_check(cfg, transport),
     };
     lb.set_health_check(Box::new(ObservedCheck {
         inner,

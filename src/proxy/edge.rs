@@ -25,6 +25,9 @@ use crate::telemetry::connections::connections;
 use gate::{Admission, Gate};
 use header::{Head, HeaderLimits, Wait};
 
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// The proxy's [`ServerApp`]: `A` (pingora's `HttpProxy`) behind the gate and header deadline.
 pub struct Edge<A> {
     app: Arc<A>,
@@ -32,6 +35,8 @@ pub struct Edge<A> {
     header_timeout: Duration,
     idle_timeout: Duration,
     limits: HeaderLimits,
+    /// `proxy.h2c`: a cleartext connection may open with the HTTP/2 preface.
+    h2c: bool,
 }
 
 impl<A> Edge<A> {
@@ -46,6 +51,7 @@ impl<A> Edge<A> {
                 header_timeout: cfg.header_timeout,
                 max_bytes: cfg.max_request_header_bytes.get(),
             },
+            h2c: cfg.h2c,
         }
     }
 }
@@ -133,7 +139,7 @@ where
 {
     async fn process_new(
         self: &Arc<Self>,
-        stream: Stream,
+        mut stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let mut adm = self.gate.admit();
@@ -141,6 +147,23 @@ where
             // HTTP/2 over TLS: pingora's own h2 server (its handshake and idle timeouts).
             adm.header_done();
             return ServerApp::process_new(&self.app, stream, shutdown).await;
+        }
+        if self.h2c && stream.get_ssl_digest().is_none() {
+            // h2c prior knowledge: peek the preface as pingora does, but under the header
+            // deadline (pingora's own peek has none). The peeked bytes are put back.
+            let mut preface = [0u8; H2_PREFACE.len()];
+            match tokio::time::timeout(self.header_timeout, stream.try_peek(&mut preface)).await {
+                Ok(Ok(true)) if preface == *H2_PREFACE => {
+                    adm.header_done();
+                    return ServerApp::process_new(&self.app, stream, shutdown).await;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => return None,
+                Err(_) => {
+                    connections().count_header_timeout();
+                    return None;
+                }
+            }
         }
         self.serve_h1(stream, adm, shutdown).await
     }

@@ -12,6 +12,7 @@ pub mod cache;
 mod cache_filters;
 pub mod ctx;
 pub mod directives;
+pub mod drain;
 pub mod edge;
 mod errors;
 pub mod freshness;
@@ -22,6 +23,7 @@ pub mod policy;
 mod sf;
 pub mod store;
 pub mod stored;
+pub mod tls;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -51,6 +53,7 @@ pub struct Sightline {
     balancer: Arc<arc_swap::ArcSwap<Balancer>>,
     cache: Option<CacheParts>,
     telemetry: Arc<Telemetry>,
+    transport: tls::UpstreamTransport,
 }
 
 impl Sightline {
@@ -64,12 +67,24 @@ impl Sightline {
         if cfg.cache.enabled {
             policy::set_default_ttl(cfg.cache.default_ttl);
         }
+        let transport = tls::UpstreamTransport {
+            tls: cfg.upstreams.tls.clone(),
+            ca: None,
+            http2: cfg.upstreams.http2,
+        };
         Sightline {
             cfg,
             balancer,
             cache,
             telemetry,
+            transport,
         }
+    }
+
+    /// Uses `transport` (with its loaded CA bundle) for upstream connections.
+    pub fn with_upstream_transport(mut self, transport: tls::UpstreamTransport) -> Self {
+        self.transport = transport;
+        self
     }
 
     fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -100,7 +115,13 @@ impl ProxyHttp for Sightline {
         self.telemetry.start();
         ctx.counted = true;
         let p = &self.cfg.proxy;
-        session.set_keepalive(Some(p.idle_timeout.as_secs().max(1)));
+        // While the process shuts down (SIGTERM, or an upgrade handing the sockets over) pingora
+        // has turned keep-alive off so clients move to the new process: do not turn it back on.
+        if session.is_process_shutting_down() || drain::handing_over() {
+            session.set_keepalive(None);
+        } else {
+            session.set_keepalive(Some(p.idle_timeout.as_secs().max(1)));
+        }
         session.set_read_timeout(Some(p.header_timeout));
         ctx.trace = self.telemetry.tracer.start(session.req_header());
         let req = session.req_header();
@@ -278,7 +299,7 @@ impl ProxyHttp for Sightline {
             span_id,
         });
         let u = &self.cfg.upstreams;
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let mut peer = self.transport.peer(addr);
         peer.options.connection_timeout = Some(u.connect_timeout);
         peer.options.read_timeout = Some(u.read_timeout);
         peer.options.write_timeout = Some(u.read_timeout);
@@ -338,7 +359,7 @@ impl ProxyHttp for Sightline {
             Self::client_ip(session),
             &self.cfg.proxy.trusted_proxies,
         );
-        upstream.insert_header(headers::X_FORWARDED_PROTO, "http")?;
+        upstream.insert_header(headers::X_FORWARDED_PROTO, tls::arrival(session).0)?;
         upstream.append_header(http::header::VIA, headers::VIA)?;
         match ctx.traceparent.take() {
             Some(tp) => {
@@ -436,6 +457,7 @@ impl ProxyHttp for Sightline {
             .unwrap_or(ctx.error_status);
         let str_header =
             |name: http::header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let (scheme, protocol_version) = tls::arrival(session);
         let rec = RequestRecord {
             start: ctx.start,
             start_time: ctx.start_time,
@@ -445,11 +467,7 @@ impl ProxyHttp for Sightline {
             host: str_header(http::header::HOST),
             client: Self::client_ip(session),
             user_agent: str_header(http::header::USER_AGENT),
-            protocol_version: match req.version {
-                http::Version::HTTP_10 => "1.0",
-                http::Version::HTTP_2 => "2",
-                _ => "1.1",
-            },
+            protocol_version,
             status,
             cache: ctx.cache,
             cache_lookup: ctx.cache_lookup,
@@ -460,6 +478,7 @@ impl ProxyHttp for Sightline {
             bytes_received: ctx.header_bytes + ctx.body_bytes,
             trace_id: ctx.trace.trace_id,
             sampled: ctx.trace.sampled,
+            scheme,
         };
         self.telemetry.finish(&ctx.trace, &rec);
     }

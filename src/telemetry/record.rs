@@ -93,6 +93,8 @@ pub struct RequestRecord<'a> {
     pub trace_id: [u8; 16],
     /// Whether the request's trace is sampled (its spans are exported).
     pub sampled: bool,
+    /// `url.scheme`: `http` or `https` (the client connection's).
+    pub scheme: &'static str,
 }
 
 impl RequestRecord<'_> {

@@ -187,6 +187,7 @@ impl Fake {
             client: Some(IpAddr::from([192, 0, 2, 7])),
             user_agent: Some("otel-test/1.0"),
             protocol_version: "1.1",
+            scheme: "http",
             status: self.status,
             cache: self.cache,
             cache_lookup: self.lookup.then(|| (self.t0 + ms(1), self.t0 + ms(2))),

@@ -17,8 +17,9 @@ use super::units::{parse_duration, parse_size, size_from_int};
 use super::ConfigError;
 
 mod alerts;
-mod outlier;
 mod embedded;
+mod outlier;
+mod tls;
 
 /// Validates `raw`, appending a [`ConfigError`] to `errs` for every problem found.
 /// The returned config is only meaningful when `errs` stayed empty.
@@ -234,6 +235,7 @@ impl Checker<'_> {
                 net.ok()
             })
             .collect();
+        let tls = self.tls_listeners(r.tls, &listen);
         ProxyConfig {
             listen,
             threads: self.nonzero_usize("proxy.threads", r.threads, d.threads),
@@ -252,6 +254,9 @@ impl Checker<'_> {
                 d.max_connections,
             ),
             trusted_proxies,
+            tls,
+            h2c: r.h2c.unwrap_or(d.h2c),
+            upgrade_socket: r.upgrade_socket.map_or(d.upgrade_socket, Into::into),
         }
     }
 
@@ -285,7 +290,10 @@ impl Checker<'_> {
                 dh.path.clone(),
             )
         });
+        let tls = self.upstream_tls(r.tls, r.sni, r.verify, r.ca_file);
         UpstreamsConfig {
+            tls,
+            http2: r.http2.unwrap_or(d.http2),
             servers: self.addrs("upstreams.servers", r.servers.unwrap_or_default()),
             connect_timeout: self.positive(
                 "upstreams.connect_timeout",

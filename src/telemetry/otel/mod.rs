@@ -129,7 +129,14 @@ pub fn init_with_health(
             SpanQueue::start(tee, mode, tuning, cfg.max_buffer, health.clone(), runtime)
         } else {
             opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
-            SpanQueue::start(exporter, mode, tuning, cfg.max_buffer, health.clone(), runtime)
+            SpanQueue::start(
+                exporter,
+                mode,
+                tuning,
+                cfg.max_buffer,
+                health.clone(),
+                runtime,
+            )
         };
         let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(cfg.sample_ratio)));
         let provider = SdkTracerProvider::builder()

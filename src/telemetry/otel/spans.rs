@@ -318,7 +318,7 @@ impl SpanRecorder {
             ));
         }
         attrs.push(kv("url.path", rec.path.to_owned()));
-        attrs.push(kv("url.scheme", "http"));
+        attrs.push(kv("url.scheme", rec.scheme));
         if let Some(host) = rec.host {
             let (name, port) = split_host_port(host);
             attrs.push(kv("server.address", name.to_owned()));
