@@ -226,6 +226,7 @@ fn shipped_config_is_exactly_the_documented_one() {
             idle_timeout: s(60),
             max_connections: NonZeroUsize::new(10000).unwrap(),
             trusted_proxies: vec![],
+            server_names: vec![],
         },
         upstreams: UpstreamsConfig {
             servers: vec![
@@ -244,6 +245,7 @@ fn shipped_config_is_exactly_the_documented_one() {
                 unhealthy_after: NonZeroU32::new(2).unwrap(),
                 healthy_after: NonZeroU32::new(1).unwrap(),
             },
+            host: UpstreamHost::Preserve,
         },
         cache: CacheConfig {
             enabled: true,

@@ -225,6 +225,7 @@ impl Config {
                 idle_timeout: s(60),
                 max_connections: std::num::NonZeroUsize::new(10000).expect("> 0"),
                 trusted_proxies: vec![],
+                server_names: vec![],
             },
             upstreams: UpstreamsConfig {
                 servers: vec![],
@@ -239,6 +240,7 @@ impl Config {
                     unhealthy_after: std::num::NonZeroU32::new(2).expect("> 0"),
                     healthy_after: std::num::NonZeroU32::new(1).expect("> 0"),
                 },
+                host: UpstreamHost::Preserve,
             },
             cache: CacheConfig {
                 enabled: true,

@@ -49,6 +49,9 @@ pub struct ProxyConfig {
     pub max_connections: NonZeroUsize,
     /// Peers whose `X-Forwarded-For` is appended to; others have it replaced.
     pub trusted_proxies: Vec<IpNet>,
+    /// Host names (lower-case, no port; `*.` prefix for a subdomain wildcard) the proxy serves;
+    /// empty means every host. Requests for other hosts get 421.
+    pub server_names: Vec<String>,
 }
 
 /// `[upstreams]`: where requests go.
@@ -66,6 +69,17 @@ pub struct UpstreamsConfig {
     pub keepalive_pool: usize,
     /// Active health checking.
     pub health_check: HealthCheckConfig,
+    /// The `Host` sent upstream.
+    pub host: UpstreamHost,
+}
+
+/// `upstreams.host`: which `Host` the upstream sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamHost {
+    /// The client's `Host`, as sent (the default).
+    Preserve,
+    /// This fixed host name (nginx's `proxy_set_header Host`).
+    Fixed(String),
 }
 
 /// How upstream health is probed.

@@ -51,6 +51,8 @@ pub struct RawProxy {
     pub max_connections: Option<i64>,
     /// CIDRs trusted to forward `X-Forwarded-For`.
     pub trusted_proxies: Option<Vec<String>>,
+    /// Host names served; others get 421.
+    pub server_names: Option<Vec<String>>,
 }
 
 /// `[upstreams]`
@@ -69,6 +71,8 @@ pub struct RawUpstreams {
     pub keepalive_pool: Option<i64>,
     /// `[upstreams.health_check]`
     pub health_check: RawHealthCheck,
+    /// `"preserve"` or a fixed `Host` sent upstream.
+    pub host: Option<String>,
 }
 
 /// `[upstreams.health_check]`

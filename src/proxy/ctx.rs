@@ -61,6 +61,8 @@ pub struct RequestCtx {
     pub body_bytes: u64,
     /// Size of the request head (line and headers) as received.
     pub header_bytes: u64,
+    /// Refused by framing or `server_names` (counted; pingora must not log it at ERROR).
+    pub rejected: bool,
 }
 
 impl RequestCtx {
@@ -86,6 +88,7 @@ impl RequestCtx {
             error_status: 0,
             body_bytes: 0,
             header_bytes: 0,
+            rejected: false,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod latency;
 pub mod otel;
 pub mod recent;
 pub mod record;
+pub mod reject;
 pub mod stats;
 pub mod trace;
 pub mod upstreams;

@@ -17,6 +17,7 @@ use super::units::{parse_duration, parse_size, size_from_int};
 use super::ConfigError;
 
 mod alerts;
+mod request;
 
 /// Validates `raw`, appending a [`ConfigError`] to `errs` for every problem found.
 /// The returned config is only meaningful when `errs` stayed empty.
@@ -250,6 +251,7 @@ impl Checker<'_> {
                 d.max_connections,
             ),
             trusted_proxies,
+            server_names: self.server_names(r.server_names),
         }
     }
 
@@ -312,6 +314,7 @@ impl Checker<'_> {
                     dh.healthy_after,
                 ),
             },
+            host: self.upstream_host(r.host, d.host),
         }
     }
 
