@@ -181,6 +181,29 @@ fn push_token_or_quoted(out: &mut String, v: &str) {
     out.push('"');
 }
 
+/// One `Cache-Status` parameter: key and value (`None` for a flag).
+pub type CacheStatusParam<'a> = (&'a str, Option<&'a str>);
+
+/// Parses one RFC 9211 `Cache-Status` member (`sightline; fwd=stale; ttl=-3`) into the cache
+/// name and its parameters (value `None` for a bare flag such as `hit`); `None` when a part is
+/// empty or a key is not a token.
+pub fn parse_cache_status(v: &str) -> Option<(&str, Vec<CacheStatusParam<'_>>)> {
+    let mut parts = v.split(';').map(str::trim);
+    let name = parts.next().filter(|n| !n.is_empty())?;
+    let mut params = Vec::new();
+    for p in parts {
+        let (key, value) = match p.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim())),
+            None => (p, None),
+        };
+        if key.is_empty() || !key.bytes().all(is_tchar) || value.is_some_and(str::is_empty) {
+            return None;
+        }
+        params.push((key, value));
+    }
+    Some((name, params))
+}
+
 /// Whether `ip` is inside one of the trusted proxy networks.
 pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
@@ -319,6 +342,18 @@ mod tests {
             h("forwarded").as_deref(),
             Some("for=6.6.6.6;host=evil.example, for=\"[::1]\";proto=http;host=\"a.example:8080\"")
         );
+    }
+
+    #[test]
+    fn cache_status_values_parse() {
+        let v = cache_status::STALE_REVALIDATED;
+        let (name, params) = parse_cache_status(v.to_str().unwrap()).unwrap();
+        assert_eq!(name, "sightline");
+        assert_eq!(
+            params,
+            [("fwd", Some("stale")), ("fwd-status", Some("304"))]
+        );
+        assert_eq!(parse_cache_status("x; a b"), None);
     }
 
     #[test]

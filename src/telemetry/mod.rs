@@ -11,7 +11,7 @@ pub mod reject;
 pub mod stats;
 pub mod trace;
 pub mod upstreams;
-mod w3c;
+pub(crate) mod w3c;
 
 use std::sync::Arc;
 
