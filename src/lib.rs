@@ -29,6 +29,8 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod observe;
 pub mod proxy;
 pub mod reload;

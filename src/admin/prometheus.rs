@@ -118,6 +118,14 @@ pub fn render(s: &MetricsSnapshot) -> String {
     );
 
     o.family(
+        "sightline_http_rejected_total",
+        "counter",
+        "Requests refused before reaching an origin, by reason.",
+    );
+    for (reason, n) in &s.rejected {
+        o.sample("sightline_http_rejected_total", &[("reason", reason)], n);
+    }
+    o.family(
         "sightline_cache_requests_total",
         "counter",
         "Requests by cache outcome.",

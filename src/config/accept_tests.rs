@@ -229,6 +229,7 @@ fn shipped_config_is_exactly_the_documented_one() {
             tls: vec![],
             h2c: false,
             upgrade_socket: "/tmp/sightline-upgrade.sock".into(),
+            server_names: vec![],
         },
         upstreams: UpstreamsConfig {
             servers: vec![
@@ -255,6 +256,7 @@ fn shipped_config_is_exactly_the_documented_one() {
             },
             tls: None,
             http2: false,
+            host: UpstreamHost::Preserve,
         },
         cache: CacheConfig {
             enabled: true,

@@ -74,6 +74,8 @@ fields! {
         "proxy.max_connections" => proxy.max_connections,
         "proxy.trusted_proxies" => proxy.trusted_proxies,
         "proxy.h2c" => proxy.h2c,
+        "proxy.server_names" => proxy.server_names,
+        "upstreams.host" => upstreams.host,
         "proxy.upgrade_socket" => proxy.upgrade_socket,
         "upstreams.tls" => upstreams.tls,
         "upstreams.http2" => upstreams.http2,

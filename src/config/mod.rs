@@ -229,6 +229,7 @@ impl Config {
                 tls: vec![],
                 h2c: false,
                 upgrade_socket: "/tmp/sightline-upgrade.sock".into(),
+                server_names: vec![],
             },
             upstreams: UpstreamsConfig {
                 servers: vec![],
@@ -251,6 +252,7 @@ impl Config {
                 },
                 tls: None,
                 http2: false,
+                host: UpstreamHost::Preserve,
             },
             cache: CacheConfig {
                 enabled: true,

@@ -55,6 +55,9 @@ pub struct ProxyConfig {
     pub h2c: bool,
     /// Unix socket for handing listeners to a `run --upgrade` process.
     pub upgrade_socket: std::path::PathBuf,
+    /// Host names (lower-case, no port; `*.` prefix for a subdomain wildcard) the proxy serves;
+    /// empty means every host. Requests for other hosts get 421.
+    pub server_names: Vec<String>,
 }
 
 /// `[upstreams]`: where requests go.
@@ -78,6 +81,8 @@ pub struct UpstreamsConfig {
     pub tls: Option<UpstreamTls>,
     /// Speak HTTP/2 to upstreams (over TLS by ALPN, else prior knowledge).
     pub http2: bool,
+    /// The `Host` sent upstream.
+    pub host: UpstreamHost,
 }
 
 /// `[upstreams.outlier]`: passive health (outlier detection).
@@ -91,6 +96,15 @@ pub struct OutlierConfig {
     pub base_ejection: Duration,
     /// Cap on the doubled ejection length.
     pub max_ejection: Duration,
+}
+
+/// `upstreams.host`: which `Host` the upstream sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamHost {
+    /// The client's `Host`, as sent (the default).
+    Preserve,
+    /// This fixed host name (nginx's `proxy_set_header Host`).
+    Fixed(String),
 }
 
 /// How upstream health is probed.

@@ -57,6 +57,8 @@ pub struct RawProxy {
     pub h2c: Option<bool>,
     /// Unix socket the listening sockets are handed over on during `run --upgrade`.
     pub upgrade_socket: Option<String>,
+    /// Host names served; others get 421.
+    pub server_names: Option<Vec<String>>,
 }
 
 /// One `[[proxy.tls]]` entry: a TLS listener address and one certificate for it.
@@ -99,6 +101,8 @@ pub struct RawUpstreams {
     pub ca_file: Option<String>,
     /// Speak HTTP/2 to upstreams.
     pub http2: Option<bool>,
+    /// `"preserve"` or a fixed `Host` sent upstream.
+    pub host: Option<String>,
 }
 
 /// `[upstreams.outlier]`

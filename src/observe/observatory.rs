@@ -337,6 +337,7 @@ impl Observatory {
             })
             .collect();
         MetricsSnapshot {
+            rejected: crate::telemetry::reject::snapshot(),
             telemetry: self.export.get().map(|f| f()).unwrap_or_default(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             generated_unix_ms: unix_ms(self.clock.wall()),

@@ -57,6 +57,9 @@ pub struct MetricsSnapshot {
     /// OpenTelemetry export: spans exported and dropped, failed exports.
     #[serde(default)]
     pub telemetry: ExportFigures,
+    /// Requests refused before reaching an origin, by reason (`cl_and_te`, …, `misdirected_host`).
+    #[serde(default)]
+    pub rejected: std::collections::BTreeMap<String, u64>,
 }
 
 /// Uptime of each component.

@@ -23,7 +23,7 @@ use pingora_proxy::Session;
 use super::ctx::{CacheTrail, RequestCtx};
 use super::directives::{CDN_CACHE_CONTROL, SIGHTLINE_CACHE_CONTROL};
 use super::freshness::Arrival;
-use super::{invalidate, policy, store, stored, CacheParts};
+use super::{headers, invalidate, policy, store, stored, CacheParts};
 
 /// `upstream_response_filter`: runs on every upstream response header before pingora caches
 /// or forwards it (on a revalidation's 304 too).
@@ -43,11 +43,10 @@ pub(super) fn upstream_response(
     };
     let req = session.req_header();
     if invalidate::invalidates(&req.method, resp.status) {
-        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        let scheme = if tls { "https" } else { "http" };
+        let scheme = headers::scheme_of(session);
         for target in invalidate::targets(req, resp, scheme) {
-            let key = policy::cache_key_bytes(&target);
-            cache.store.invalidate_primary(store::primary_of(key));
+            let key = policy::cache_key_bytes(&target, scheme);
+            cache.store.invalidate_primary(store::primary_of(&key));
         }
     }
     if resp.status == StatusCode::NOT_MODIFIED && session.cache.phase() == CachePhase::Stale {

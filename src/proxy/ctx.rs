@@ -63,6 +63,8 @@ pub struct RequestCtx {
     pub header_bytes: u64,
     /// The current attempt's outcome was already given to outlier detection.
     pub outlier_recorded: bool,
+    /// Refused by framing or `server_names` (counted; pingora must not log it at ERROR).
+    pub rejected: bool,
 }
 
 impl RequestCtx {
@@ -89,6 +91,7 @@ impl RequestCtx {
             body_bytes: 0,
             header_bytes: 0,
             outlier_recorded: false,
+            rejected: false,
         }
     }
 

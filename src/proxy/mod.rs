@@ -15,6 +15,7 @@ pub mod directives;
 pub mod drain;
 pub mod edge;
 mod errors;
+pub mod framing;
 pub mod freshness;
 pub mod headers;
 pub mod invalidate;
@@ -97,6 +98,49 @@ impl Sightline {
     fn http_error(code: u16, why: &'static str) -> Box<Error> {
         Error::explain(ErrorType::HTTPStatus(code), why)
     }
+
+    /// Strict framing and `proxy.server_names`: refusals are counted (not logged) and answered
+    /// before any cache lookup or upstream connection.
+    fn admit(&self, session: &Session) -> Result<()> {
+        let req = session.req_header();
+        let scheme = headers::scheme_of(session);
+        // The raw header is only needed (and only cloned, a refcount) when TE is present.
+        let raw = req
+            .headers
+            .contains_key(http::header::TRANSFER_ENCODING)
+            .then(|| {
+                session
+                    .as_downstream()
+                    .as_http1()
+                    .map(|h1| h1.get_headers_raw_bytes())
+            })
+            .flatten();
+        let verdict = framing::check(req, raw.as_deref(), scheme).and_then(|()| {
+            let names = &self.cfg.proxy.server_names;
+            let authority = policy::normalise_authority(scheme, policy::request_authority(req));
+            if names.is_empty() || server_name_matches(names, policy::host_of(&authority)) {
+                Ok(())
+            } else {
+                Err(crate::telemetry::reject::Reason::MisdirectedHost)
+            }
+        });
+        verdict.map_err(|reason| {
+            crate::telemetry::reject::count(reason);
+            log::debug!("refused request: {}", reason.as_str());
+            Self::http_error(reason.status(), reason.as_str())
+        })
+    }
+}
+
+/// Whether `host` (lower-case, no port) is one of `names` (`*.example.com` matches any
+/// subdomain of example.com, not example.com itself).
+pub fn server_name_matches(names: &[String], host: &str) -> bool {
+    names.iter().any(|n| match n.strip_prefix("*.") {
+        Some(base) => host
+            .strip_suffix(base)
+            .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+        None => n == host,
+    })
 }
 
 #[async_trait]
@@ -124,6 +168,10 @@ impl ProxyHttp for Sightline {
         }
         session.set_read_timeout(Some(p.header_timeout));
         ctx.trace = self.telemetry.tracer.start(session.req_header());
+        if let Err(e) = self.admit(session) {
+            ctx.rejected = true;
+            return Err(e);
+        }
         let req = session.req_header();
         let header_bytes = headers::request_header_size(req);
         ctx.header_bytes = header_bytes as u64;
@@ -188,7 +236,8 @@ impl ProxyHttp for Sightline {
         ctx.cache_trail = CacheTrail::LookedUp;
         let now = Instant::now();
         ctx.cache_lookup = Some((now, now));
-        let mut key = CacheKey::new(policy::cache_key_bytes(session.req_header()), "");
+        let scheme = headers::scheme_of(session);
+        let mut key = CacheKey::new(policy::cache_key_bytes(session.req_header(), scheme), "");
         // pingora asks for the primary hash several times per request (predictor, lookup,
         // lock); hash once.
         let primary = key.primary_bin();
@@ -354,12 +403,32 @@ impl ProxyHttp for Sightline {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        headers::set_forwarded_for(
-            upstream,
-            Self::client_ip(session),
-            &self.cfg.proxy.trusted_proxies,
-        );
-        upstream.insert_header(headers::X_FORWARDED_PROTO, tls::arrival(session).0)?;
+        let client = Self::client_ip(session);
+        let authority = policy::request_authority(session.req_header()).to_owned();
+        let hop = headers::Hop {
+            client,
+            trusted: client
+                .is_some_and(|ip| headers::is_trusted(ip, &self.cfg.proxy.trusted_proxies)),
+            scheme: headers::scheme_of(session),
+            host: &authority,
+        };
+        headers::set_forwarding(upstream, &hop);
+        // Origins get origin-form targets; the authority travels in `Host` (framing made
+        // sure an absolute-form target and `Host` agree).
+        if upstream.uri.authority().is_some() {
+            let pq = upstream
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+            upstream.set_uri(http::Uri::from(pq));
+            if !authority.is_empty() {
+                upstream.insert_header(http::header::HOST, authority.as_str())?;
+            }
+        }
+        if let crate::config::UpstreamHost::Fixed(host) = &self.cfg.upstreams.host {
+            upstream.insert_header(http::header::HOST, host.as_str())?;
+        }
         upstream.append_header(http::header::VIA, headers::VIA)?;
         match ctx.traceparent.take() {
             Some(tp) => {
@@ -403,6 +472,11 @@ impl ProxyHttp for Sightline {
             resp.insert_header(headers::TRACERESPONSE, tr)?;
         }
         Ok(())
+    }
+
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _e: &Error) -> bool {
+        // Client-caused refusals are counted in telemetry::reject, not logged.
+        ctx.rejected
     }
 
     async fn fail_to_proxy(

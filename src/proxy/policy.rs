@@ -47,12 +47,96 @@ pub fn request_cacheable(req: &RequestHeader) -> bool {
     matches!(req.method, Method::GET | Method::HEAD)
 }
 
-/// The cache key: the request target (path and query), like nginx's default
-/// `$scheme$proxy_host$request_uri` with one upstream group.
-pub fn cache_key_bytes(req: &RequestHeader) -> &[u8] {
-    req.uri
-        .path_and_query()
-        .map_or(b"/".as_slice(), |p| p.as_str().as_bytes())
+/// The request's authority as sent: the absolute-form target's, else the `Host` field
+/// (framing checks, run before any lookup, make sure the two agree when both are present).
+pub fn request_authority(req: &RequestHeader) -> &str {
+    if let Some(a) = req.uri.authority() {
+        return a.as_str();
+    }
+    req.headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+}
+
+/// An authority as the cache key and `server_names` compare it: lower-cased, userinfo
+/// dropped, the scheme's default port (or an empty port) removed.
+pub fn normalise_authority(scheme: &str, authority: &str) -> String {
+    let a = authority.rsplit('@').next().unwrap_or("").trim();
+    let mut a = a.to_ascii_lowercase();
+    let default = if scheme == "https" { ":443" } else { ":80" };
+    if a.ends_with(default) {
+        a.truncate(a.len() - default.len());
+    } else if a.ends_with(':') {
+        a.pop();
+    }
+    a
+}
+
+/// The host part of a normalised authority (no port, IPv6 brackets kept).
+pub fn host_of(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.find(']').map_or(authority, |i| &authority[..=i]);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+/// The cache key for a request: `scheme://authority` + path and query, the authority
+/// normalised by [`normalise_authority`] and the target's percent-escapes upper-cased
+/// (RFC 3986 §6.2.2.1; nothing else is rewritten, as the origin sees the target as sent).
+/// A `/` in `authority` is escaped, so the key's target part always starts at its first `/`
+/// after `://` and different (authority, target) pairs never share a key.
+pub fn cache_key_for(scheme: &str, authority: &str, target: &str) -> Vec<u8> {
+    let auth = normalise_authority(scheme, authority);
+    let target = if target.is_empty() { "/" } else { target };
+    let mut key = Vec::with_capacity(scheme.len() + 3 + auth.len() + target.len() + 2);
+    key.extend_from_slice(scheme.as_bytes());
+    key.extend_from_slice(b"://");
+    for b in auth.bytes() {
+        match b {
+            b'/' => key.extend_from_slice(b"%2F"),
+            b'%' => key.extend_from_slice(b"%25"),
+            _ => key.push(b),
+        }
+    }
+    if !target.starts_with('/') {
+        key.push(b'/');
+    }
+    let t = target.as_bytes();
+    let mut i = 0;
+    while i < t.len() {
+        key.push(t[i]);
+        if t[i] == b'%'
+            && i + 2 < t.len()
+            && t[i + 1].is_ascii_hexdigit()
+            && t[i + 2].is_ascii_hexdigit()
+        {
+            key.push(t[i + 1].to_ascii_uppercase());
+            key.push(t[i + 2].to_ascii_uppercase());
+            i += 2;
+        }
+        i += 1;
+    }
+    key
+}
+
+/// The cache key of `req` received over `scheme` ([`cache_key_for`] of its authority and
+/// path and query). Lookup and invalidation both use it, so they always agree.
+pub fn cache_key_bytes(req: &RequestHeader, scheme: &str) -> Vec<u8> {
+    let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    cache_key_for(scheme, request_authority(req), target)
+}
+
+/// The path-and-query part of a key made by [`cache_key_for`] (a key without `://` is
+/// taken to be a bare target).
+pub fn target_of_key(key: &[u8]) -> &[u8] {
+    let Some(at) = key.windows(3).position(|w| w == b"://") else {
+        return key;
+    };
+    let rest = &key[at + 3..];
+    rest.iter()
+        .position(|&b| b == b'/')
+        .map_or(b"/", |i| &rest[i..])
 }
 
 /// Decides whether a response received just now may be stored, and for how long.
@@ -271,7 +355,31 @@ mod tests {
     }
 
     #[test]
-    fn key_is_the_request_target() {
-        assert_eq!(cache_key_bytes(&get()), b"/x?y=1");
+    fn key_covers_scheme_authority_and_target() {
+        let mut r = get();
+        r.insert_header("host", "A.Example:80").unwrap();
+        assert_eq!(cache_key_bytes(&r, "http"), b"http://a.example/x?y=1");
+        assert_eq!(cache_key_bytes(&r, "https"), b"https://a.example:80/x?y=1");
+        let mut abs = get();
+        abs.set_uri("http://B.example:8080/x?%2f".parse().unwrap());
+        assert_eq!(
+            cache_key_bytes(&abs, "http"),
+            b"http://b.example:8080/x?%2F"
+        );
+        assert_eq!(target_of_key(b"http://b.example:8080/x?%2F"), b"/x?%2F");
+        assert_eq!(target_of_key(b"/bare"), b"/bare");
+    }
+
+    #[test]
+    fn authorities_normalise() {
+        assert_eq!(normalise_authority("http", "[::1]:80"), "[::1]");
+        assert_eq!(normalise_authority("http", "x:"), "x");
+        assert_eq!(normalise_authority("https", "x:443"), "x");
+        assert_eq!(host_of("[::1]:8080"), "[::1]");
+        assert_eq!(host_of("a.example:8080"), "a.example");
+        assert_ne!(
+            cache_key_for("http", "a/b", "/c"),
+            cache_key_for("http", "a", "/b/c")
+        );
     }
 }

@@ -24,6 +24,8 @@ use pingora_cache::{CacheKey, CacheMeta};
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::ResponseHeader;
 
+use super::policy;
+
 /// Fixed per-entry overhead counted against `max_size` (key, Arc, moka node, meta fields).
 const ENTRY_OVERHEAD: usize = 256;
 
@@ -88,20 +90,27 @@ struct Entry {
     primary: HashBinary,
     /// Hash of the path without its query, so a purge of `/x` also finds `/x?y=1`.
     path: u64,
+    /// Hash of the path and query, so a purge of `/x?y=1` finds it under every host.
+    target: u64,
     stored_at: SystemTime,
     weight: u32,
 }
 
-/// The primary hash pingora-cache uses for a cache key made from `target`.
-pub fn primary_of(target: &[u8]) -> HashBinary {
-    CacheKey::new(target, "").primary_bin()
+/// The primary hash pingora-cache uses for the cache key bytes `key` ([`super::policy::cache_key_for`]).
+pub fn primary_of(key: &[u8]) -> HashBinary {
+    CacheKey::new(key, "").primary_bin()
 }
 
 /// A hash of the path part (before `?`) of a request target.
 fn path_hash(target: &[u8]) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     let path = target.split(|&b| b == b'?').next().unwrap_or(target);
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(path)
+    target_hash(path)
+}
+
+/// A hash of a whole request target.
+fn target_hash(target: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(target)
 }
 
 fn weigh(meta: &StoredMeta, body_len: usize) -> u32 {
@@ -196,21 +205,26 @@ impl MokaStore {
         n
     }
 
-    /// Purges a request target: with a query, that exact target; without one, the path with
-    /// every query string and every `Vary` variant. Returns the entries removed.
+    /// Purges a request target under every host and scheme: with a query, that exact target;
+    /// without one, the path with every query string. Every `Vary` variant goes too.
+    /// Returns the entries removed.
     pub fn purge_target(&self, target: &str) -> usize {
         let exact = primary_of(target.as_bytes());
-        let primaries: std::collections::HashSet<HashBinary> = if target.contains('?') {
-            std::iter::once(exact).collect()
-        } else {
-            let path = path_hash(target.as_bytes());
-            self.entries
-                .iter()
-                .filter(|(_, e)| e.path == path)
-                .map(|(_, e)| e.primary)
-                .chain(std::iter::once(exact))
-                .collect()
-        };
+        let (path, whole) = (path_hash(target.as_bytes()), target_hash(target.as_bytes()));
+        let with_query = target.contains('?');
+        let primaries: std::collections::HashSet<HashBinary> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                if with_query {
+                    e.target == whole
+                } else {
+                    e.path == path
+                }
+            })
+            .map(|(_, e)| e.primary)
+            .chain(std::iter::once(exact))
+            .collect();
         let removed = self
             .entries
             .iter()
@@ -287,6 +301,7 @@ struct Miss {
     key: HashBinary,
     primary: HashBinary,
     path: u64,
+    target: u64,
     meta: StoredMeta,
     chunks: Vec<Bytes>,
     size: usize,
@@ -325,6 +340,7 @@ impl HandleMiss for Miss {
                 body,
                 primary: self.primary,
                 path: self.path,
+                target: self.target,
                 stored_at: SystemTime::now(),
                 weight,
             },
@@ -364,7 +380,8 @@ impl Storage for MokaStore {
             store: self,
             key: key.combined_bin(),
             primary: key.primary_bin(),
-            path: path_hash(key.primary_key()),
+            path: path_hash(policy::target_of_key(key.primary_key())),
+            target: target_hash(policy::target_of_key(key.primary_key())),
             meta: StoredMeta::from_meta(meta),
             chunks: Vec::new(),
             size: 0,
@@ -403,6 +420,7 @@ impl Storage for MokaStore {
                 body: old.body.clone(),
                 primary: old.primary,
                 path: old.path,
+                target: old.target,
                 stored_at: old.stored_at,
                 weight,
             },

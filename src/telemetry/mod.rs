@@ -9,10 +9,11 @@ pub mod log_bridge;
 pub mod otel;
 pub mod recent;
 pub mod record;
+pub mod reject;
 pub mod stats;
 pub mod trace;
 pub mod upstreams;
-mod w3c;
+pub(crate) mod w3c;
 
 use std::sync::Arc;
 

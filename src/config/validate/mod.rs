@@ -19,6 +19,7 @@ use super::ConfigError;
 mod alerts;
 mod embedded;
 mod outlier;
+mod request;
 mod tls;
 
 /// Validates `raw`, appending a [`ConfigError`] to `errs` for every problem found.
@@ -257,6 +258,7 @@ impl Checker<'_> {
             tls,
             h2c: r.h2c.unwrap_or(d.h2c),
             upgrade_socket: r.upgrade_socket.map_or(d.upgrade_socket, Into::into),
+            server_names: self.server_names(r.server_names),
         }
     }
 
@@ -323,6 +325,7 @@ impl Checker<'_> {
                 ),
             },
             outlier: self.outlier(r.outlier, d.outlier),
+            host: self.upstream_host(r.host, d.host),
         }
     }
 

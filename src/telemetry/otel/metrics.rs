@@ -112,6 +112,17 @@ impl OtelMetrics {
             .with_description("Entries held by the response cache.")
             .with_callback(move |o| o.observe(cache().entries, &[]))
             .build();
+        meter
+            .u64_observable_counter("sightline.http.rejected")
+            .with_unit("{request}")
+            .with_description("Requests refused before reaching an origin, by reason.")
+            .with_callback(|o| {
+                for r in crate::telemetry::reject::Reason::ALL {
+                    let n = crate::telemetry::reject::get(r);
+                    o.observe(n, &[kv("reason", r.as_str())]);
+                }
+            })
+            .build();
         let labels = upstreams.clone();
         meter
             .u64_observable_gauge("sightline.upstream.healthy")
