@@ -2,7 +2,7 @@
 //! classified as applied in place or left as it was until a restart. Pure; `crate::reload`
 //! applies the result.
 //!
-//! A new section is one more line in [`fields!`]: `applied` if `crate::reload` knows how to
+//! A new section is one more line in `fields!`: `applied` if `crate::reload` knows how to
 //! change it on a running process, `restart` otherwise.
 
 use super::Config;

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{jaeger_trace, span, tag, trace_id, with_view};
 use crate::util::{
-    client, fetch, free_addr, poll_for, ConfigBuilder, ProxyProcess, TestOrigin, TestResponse,
+    client, fetch, poll_for, ConfigBuilder, ProxyProcess, Refusing, TestOrigin, TestResponse,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,8 +22,8 @@ async fn the_jaeger_api_returns_each_request_s_spans_with_their_attributes() {
     .await;
     // Nobody listens on `refusing` and health checks are off: round-robin sends some first
     // attempts there, and they are retried on the origin.
-    let refusing = free_addr();
-    let cfg = ConfigBuilder::new(&[refusing, origin.addr()])
+    let refusing = Refusing::new();
+    let cfg = ConfigBuilder::new(&[refusing.addr, origin.addr()])
         .set("upstreams.health_check.kind", "none")
         .set("upstreams.retries", 1);
     let proxy = ProxyProcess::start_with_admin(with_view(cfg)).await;

@@ -93,6 +93,29 @@ pub fn free_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
+/// An upstream address that refuses every connection for as long as it lives: the port is
+/// bound but never listened on, so (unlike a freed [`free_addr`]) no parallel test can take it.
+pub struct Refusing {
+    _socket: tokio::net::TcpSocket,
+    /// The refusing address.
+    pub addr: SocketAddr,
+}
+
+impl Refusing {
+    /// Binds 127.0.0.1:0 without listening.
+    pub fn new() -> Refusing {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind 127.0.0.1:0");
+        let addr = socket.local_addr().expect("bound address");
+        Refusing {
+            _socket: socket,
+            addr,
+        }
+    }
+}
+
 /// Whether a TCP connect to `addr` succeeds now.
 pub async fn accepts_tcp(addr: SocketAddr) -> bool {
     tokio::net::TcpStream::connect(addr).await.is_ok()
