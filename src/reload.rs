@@ -12,13 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use tokio::sync::watch;
 
-use crate::admin::AdminState;
 use crate::alerts::engine::AlertEngine;
 use crate::config::diff::{self, Change, Effect};
 use crate::config::{self, Config, HealthCheckKind, UpstreamsConfig};
@@ -290,18 +285,6 @@ impl Reloader {
         let _ = old.send(true);
         self.parts.side.spawn(balance::run_checks(lb, stopped));
         Ok(())
-    }
-}
-
-/// `POST /api/config/reload`: 200 with the [`ReloadStatus`] when applied, 400 with it (its
-/// `errors`) when refused, 409 when the process has no config file to re-read.
-pub async fn admin_reload(State(s): State<AdminState>) -> Response {
-    let Some(r) = s.reload.get().cloned() else {
-        return crate::admin::error(StatusCode::CONFLICT, "this process has no reloader");
-    };
-    match r.reload().await {
-        Ok(st) => (StatusCode::OK, Json(st)).into_response(),
-        Err(st) => (StatusCode::BAD_REQUEST, Json(st)).into_response(),
     }
 }
 

@@ -226,3 +226,15 @@ mod tests {
         }
     }
 }
+
+/// `POST /api/config/reload`: 200 with the [`crate::reload::ReloadStatus`] when applied, 400 with it (its
+/// `errors`) when refused, 409 when the process has no config file to re-read.
+pub async fn config_reload(State(s): State<AdminState>) -> Response {
+    let Some(r) = s.reload.get().cloned() else {
+        return error(StatusCode::CONFLICT, "this process has no reloader");
+    };
+    match r.reload().await {
+        Ok(st) => (StatusCode::OK, Json(st)).into_response(),
+        Err(st) => (StatusCode::BAD_REQUEST, Json(st)).into_response(),
+    }
+}

@@ -145,7 +145,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/requests/recent", get(api::recent))
         .route("/api/cache/purge", post(api::purge))
         .route("/api/stream", get(stream::stream))
-        .route("/api/config/reload", post(crate::reload::admin_reload))
+        .route("/api/config/reload", post(api::config_reload))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

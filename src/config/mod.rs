@@ -7,6 +7,7 @@
 pub mod diff;
 pub mod env;
 pub mod model;
+pub mod pem;
 pub mod raw;
 pub mod units;
 pub mod validate;

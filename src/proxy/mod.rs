@@ -19,7 +19,6 @@ pub mod framing;
 pub mod freshness;
 pub mod headers;
 pub mod invalidate;
-pub mod outlier;
 pub mod policy;
 mod sf;
 pub mod store;
@@ -40,6 +39,7 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::config::Config;
+use crate::telemetry::outlier;
 use crate::telemetry::{RequestRecord, Telemetry, UpstreamAttempt};
 use balance::Balancer;
 use cache::cache_status_of;

@@ -7,6 +7,7 @@ pub mod connections;
 pub mod latency;
 pub mod log_bridge;
 pub mod otel;
+pub mod outlier;
 pub mod recent;
 pub mod record;
 pub mod reject;

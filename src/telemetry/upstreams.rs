@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering:
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::outlier::{Outcome, Outliers};
 use super::record::UpstreamId;
 use crate::config::OutlierConfig;
-use crate::proxy::outlier::{Outcome, Outliers};
 
 /// Milliseconds since the Unix epoch (0 = never).
 fn now_ms() -> u64 {
@@ -146,7 +146,7 @@ impl UpstreamBoard {
     }
 
     /// The ejection reason and length text of an upstream, for the log line when it is ejected.
-    pub fn outlier_state(&self, id: UpstreamId) -> crate::proxy::outlier::OutlierState {
+    pub fn outlier_state(&self, id: UpstreamId) -> crate::telemetry::outlier::OutlierState {
         self.outliers.state(id, now_ms())
     }
 

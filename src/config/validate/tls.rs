@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use super::Checker;
 use crate::config::model::{TlsListener, UpstreamTls};
+use crate::config::pem as tls;
 use crate::config::raw::RawTls;
-use crate::proxy::tls;
 
 impl Checker<'_> {
     /// Validates the TLS listeners; an entry with any error is left out.
