@@ -205,6 +205,18 @@ pub async fn purge(State(s): State<AdminState>, body: Bytes) -> Response {
     Json(json!({ "purged": purged })).into_response()
 }
 
+/// `POST /api/config/reload`: 200 with the [`crate::reload::ReloadStatus`] when applied, 400 with it (its
+/// `errors`) when refused, 409 when the process has no config file to re-read.
+pub async fn config_reload(State(s): State<AdminState>) -> Response {
+    let Some(r) = s.reload.get().cloned() else {
+        return error(StatusCode::CONFLICT, "this process has no reloader");
+    };
+    match r.reload().await {
+        Ok(st) => (StatusCode::OK, Json(st)).into_response(),
+        Err(st) => (StatusCode::BAD_REQUEST, Json(st)).into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,17 +236,5 @@ mod tests {
         ] {
             assert!(duration_param(Some(bad)).is_err(), "{bad}");
         }
-    }
-}
-
-/// `POST /api/config/reload`: 200 with the [`crate::reload::ReloadStatus`] when applied, 400 with it (its
-/// `errors`) when refused, 409 when the process has no config file to re-read.
-pub async fn config_reload(State(s): State<AdminState>) -> Response {
-    let Some(r) = s.reload.get().cloned() else {
-        return error(StatusCode::CONFLICT, "this process has no reloader");
-    };
-    match r.reload().await {
-        Ok(st) => (StatusCode::OK, Json(st)).into_response(),
-        Err(st) => (StatusCode::BAD_REQUEST, Json(st)).into_response(),
     }
 }
