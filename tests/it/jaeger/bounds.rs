@@ -99,6 +99,14 @@ async fn the_store_stays_within_its_bounds_under_ten_seconds_of_load() {
         proxy.stderr_text()
     );
     assert!(!found(&admin, &first).await, "oldest trace evicted: {s}");
+    // Large spans leave the export queue by bytes, so the view never loses a trace to
+    // `telemetry.max_buffer` at this rate (CI once lost the newest that way).
+    let metrics = fetch(http.get(proxy.admin_url("/metrics"))).await.body;
+    let buffer_full = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sightline_telemetry_spans_dropped_buffer_full_total "))
+        .expect("buffer-full counter");
+    assert_eq!(buffer_full.trim(), "0", "spans dropped at max_buffer");
     assert!(s["evicted"].as_u64().unwrap() > 0, "{s}");
     assert!(s["traces"].as_u64().unwrap() > 10, "{s}");
     let (warm_rss, warm_sent) = warm.expect("the load ran past 3 s");
