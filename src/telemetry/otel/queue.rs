@@ -149,11 +149,6 @@ struct Pending {
     len: AtomicUsize,
     /// Estimated bytes of spans queued, waiting for an export slot or being exported.
     bytes: AtomicUsize,
-    /// Of `bytes`, those of spans still in `spans` (not yet taken into a batch).
-    queued_bytes: AtomicUsize,
-    /// A batch goes out once this many bytes are queued, even short of `batch_size` spans:
-    /// large spans would otherwise fill `max_bytes` (and be dropped) while waiting for the tick.
-    batch_bytes: usize,
     /// Bound on `bytes` (`telemetry.max_buffer`).
     max_bytes: usize,
     /// Set at shutdown: later spans are refused and counted.
@@ -185,18 +180,11 @@ impl Pending {
                 break;
             };
             self.len.fetch_sub(1, Ordering::Relaxed);
-            self.queued_bytes.fetch_sub(b, Ordering::Relaxed);
             batch.push(span);
             bytes += b;
             n += 1;
         }
         (n, bytes)
-    }
-
-    /// Whether a batch is due now: `batch_size` spans or `batch_bytes` bytes are waiting.
-    fn batch_due(&self) -> bool {
-        self.len.load(Ordering::Relaxed) >= self.batch_size
-            || self.queued_bytes.load(Ordering::Relaxed) >= self.batch_bytes
     }
 
     /// An export ended (sent or failed): its spans no longer count against the bound.
@@ -243,9 +231,6 @@ impl SpanQueue {
             len: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX).max(1),
-            queued_bytes: AtomicUsize::new(0),
-            // An eighth: with a few exports in flight the bound still has room for new spans.
-            batch_bytes: (usize::try_from(max_bytes).unwrap_or(usize::MAX) / 8).max(1),
             closed: AtomicBool::new(false),
             batch_ready: Notify::new(),
             max_len: tuning.max_queue_size.max(1),
@@ -306,11 +291,8 @@ impl SpanProcessor for SpanQueue {
             self.health.span_queue_full();
             return;
         }
-        // Counted before the push, so a concurrent drain never takes more than was added.
-        let queued = p.queued_bytes.fetch_add(size, Ordering::Relaxed) + size;
         p.spans.push((span, size));
-        let crossed = queued / p.batch_bytes != (queued - size) / p.batch_bytes;
-        if crossed || (before + 1).is_multiple_of(p.batch_size) {
+        if (before + 1).is_multiple_of(p.batch_size) {
             p.batch_ready.notify_one();
         }
     }
@@ -364,14 +346,10 @@ impl<E: SpanExporter + 'static> Worker<E> {
                     }
                 }
                 _ = pending.batch_ready.notified() => {
-                    // Only full batches (by count or bytes) here; the tick sends the remainder.
-                    while pending.batch_due() {
+                    // Only full batches here; the tick sends the remainder.
+                    while pending.len.load(Ordering::Relaxed) >= batch_size {
                         let mut batch = Vec::with_capacity(batch_size);
-                        let (n, bytes) = pending.drain_into(&mut batch, batch_size);
-                        if n == 0 {
-                            // Reserved by a producer, not pushed yet: the tick takes it.
-                            break;
-                        }
+                        let (_, bytes) = pending.drain_into(&mut batch, batch_size);
                         self.dispatch(batch, bytes, &pending).await;
                     }
                 }
@@ -501,71 +479,6 @@ mod tests {
         assert!(
             big - small >= 20_000,
             "string bytes counted for the encoded copy too"
-        );
-    }
-
-    /// An exporter that counts what it receives and answers at once.
-    #[derive(Debug, Default)]
-    struct Counting {
-        received: Arc<AtomicUsize>,
-    }
-
-    impl SpanExporter for Counting {
-        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-            self.received.fetch_add(batch.len(), Ordering::Relaxed);
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn large_spans_go_out_by_bytes_before_the_tick_and_none_are_dropped() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let exporter = Counting::default();
-        let received = exporter.received.clone();
-        // Neither the count (10,000 spans) nor the tick (an hour) comes due in this test.
-        let tuning = ExportTuning {
-            max_queue_size: 100_000,
-            max_export_batch_size: 10_000,
-            scheduled_delay: Duration::from_secs(3600),
-            export_timeout: Duration::from_secs(10),
-            max_concurrent_exports: 2,
-        };
-        let health = Arc::new(ExportHealth::new("test"));
-        let max = 256 * 1024;
-        let q = SpanQueue::start(
-            exporter,
-            ExportMode::Async,
-            &tuning,
-            max,
-            health.clone(),
-            rt.handle(),
-        );
-        // Eight times the bound in all, sent slower than the exporter answers.
-        let one = span_bytes(&span(2_000));
-        let total = 8 * max as usize / one;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        for _ in 0..total {
-            q.on_end(span(2_000));
-            while q.pending.held_bytes() > max as usize / 2 && std::time::Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        let f = health.figures();
-        assert_eq!(f.spans_dropped, 0, "{f:?}");
-        // All but what is short of one byte batch leaves without the tick.
-        let due = total - max as usize / 8 / one - 1;
-        while received.load(Ordering::Relaxed) < due && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert!(
-            received.load(Ordering::Relaxed) >= due,
-            "exported by bytes: {} of {total}",
-            received.load(Ordering::Relaxed)
         );
     }
 
