@@ -99,12 +99,17 @@ impl EmbeddedStore {
     /// Adds finished spans (as exported, with the pipeline's resource).
     pub async fn ingest(&self, batch: Vec<SpanData>, resource: &ResourceAttributesWithSchema) {
         let n = batch.len() as u64;
-        let mut by_trace: HashMap<[u8; 16], Vec<SpanData>> = HashMap::new();
+        // Traces in the order their first span arrived: the ledger evicts from the front, so a
+        // hash map's order here would let a batch's newest trace go before its oldest.
+        let mut slot: HashMap<[u8; 16], usize> = HashMap::new();
+        let mut by_trace: Vec<([u8; 16], Vec<SpanData>)> = Vec::new();
         for span in batch {
-            by_trace
-                .entry(span.span_context.trace_id().to_bytes())
-                .or_default()
-                .push(span);
+            let id = span.span_context.trace_id().to_bytes();
+            let i = *slot.entry(id).or_insert_with(|| {
+                by_trace.push((id, Vec::new()));
+                by_trace.len() - 1
+            });
+            by_trace[i].1.push(span);
         }
         let mut admit = self.admit.lock().await;
         let mut apply = Vec::with_capacity(by_trace.len());

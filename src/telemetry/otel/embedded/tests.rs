@@ -129,3 +129,27 @@ fn spans_of_one_trace_arriving_apart_and_rebuilds_keep_every_recent_trace() {
         }
     });
 }
+
+#[test]
+fn one_large_batch_keeps_its_newest_traces_not_a_hash_order_sample() {
+    // The export queue hands over thousands of spans at once; the bound must drop the batch's
+    // oldest traces, whatever order a map would visit them in.
+    let store = EmbeddedStore::new(NonZeroU32::new(100_000).unwrap(), 256 << 10);
+    rt().block_on(async {
+        let batch = (1..=2_000u128)
+            .flat_map(|t| {
+                [
+                    span(t, 2, 1, "cache lookup", 500),
+                    span(t, 1, 0, "GET", 500),
+                ]
+            })
+            .collect();
+        store.ingest(batch, &resource()).await;
+        let f = store.figures().await;
+        assert!(f.traces > 10 && f.traces < 2_000, "{f:?}");
+        for t in (2_001 - f.traces as u128)..=2_000 {
+            assert!(store.contains(&format!("{t:032x}")).await, "{t}: {f:?}");
+        }
+        assert!(!store.contains(&format!("{:032x}", 1u128)).await);
+    });
+}
