@@ -19,10 +19,10 @@ pub(super) async fn respond(session: &mut Session, code: u16, traceresponse: Opt
     let body = error_body(code);
     let _ = resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8");
     let _ = resp.insert_header(http::header::CONTENT_LENGTH, body.len());
-    let _ = resp.insert_header(headers::CACHE_STATUS, cache_status::BYPASS);
+    let _ = resp.insert_header(headers::wire::CACHE_STATUS, cache_status::BYPASS);
     let _ = resp.insert_header(http::header::VIA, headers::VIA);
     if let Some(tr) = traceresponse {
-        let _ = resp.insert_header(headers::TRACERESPONSE, tr);
+        let _ = resp.insert_header(headers::wire::TRACERESPONSE, tr);
     }
     session.set_keepalive(None);
     if session

@@ -33,6 +33,19 @@ pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// W3C Trace Context level 2 `traceresponse`.
 pub const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 
+/// Names as written on the wire by sightline. pingora keeps a `&'static str` name's case and
+/// borrows it, where a custom [`HeaderName`] is title-cased into a fresh copy per insert.
+pub mod wire {
+    /// RFC 9211 `Cache-Status`.
+    pub const CACHE_STATUS: &str = "Cache-Status";
+    /// W3C `traceparent`.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// W3C `tracestate`.
+    pub const TRACESTATE: &str = "tracestate";
+    /// W3C Trace Context level 2 `traceresponse`.
+    pub const TRACERESPONSE: &str = "traceresponse";
+}
+
 /// The `Cache-Status` values sightline sends (RFC 9211), pre-built so no request formats one.
 pub mod cache_status {
     use http::HeaderValue;
@@ -81,6 +94,105 @@ pub struct Hop<'a> {
     pub host: &'a str,
 }
 
+/// Wire names (the case sent upstream) of the forwarding headers, in [`FORWARDING_NAMES`]
+/// order. Passing pingora a `&'static str` keeps this case on the wire and avoids the copy it
+/// makes to title-case a custom `HeaderName`.
+const WIRE: [&str; 6] = [
+    "X-Forwarded-For",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Host",
+    "X-Forwarded-Port",
+    "X-Real-IP",
+    "Forwarded",
+];
+const XFF: usize = 0;
+const XFP: usize = 1;
+const XFH: usize = 2;
+const XFPORT: usize = 3;
+const XRIP: usize = 4;
+const FWD: usize = 5;
+
+/// Which forwarding header a (lower-case) field name is, as an index into [`WIRE`].
+fn forwarding_index(name: &HeaderName) -> Option<usize> {
+    match name.as_str() {
+        "x-forwarded-for" => Some(XFF),
+        "x-forwarded-proto" => Some(XFP),
+        "x-forwarded-host" => Some(XFH),
+        "x-forwarded-port" => Some(XFPORT),
+        "x-real-ip" => Some(XRIP),
+        "forwarded" => Some(FWD),
+        _ => None,
+    }
+}
+
+/// `X-Forwarded-Proto` values, pre-built.
+fn proto_value(scheme: &str) -> HeaderValue {
+    match scheme {
+        "https" => HeaderValue::from_static("https"),
+        "http" => HeaderValue::from_static("http"),
+        other => HeaderValue::from_str(other).unwrap_or(HeaderValue::from_static("http")),
+    }
+}
+
+/// The `X-Forwarded-For` and `Forwarded` values sightline writes for one (client, scheme,
+/// host), kept per thread: a keep-alive client sends many requests in a row with the same
+/// three, so most requests reuse the last values (a reference-count bump each) instead of
+/// formatting and copying them again.
+struct OwnValues {
+    client: Option<IpAddr>,
+    scheme: &'static str,
+    host: String,
+    xff: Option<HeaderValue>,
+    forwarded: Option<HeaderValue>,
+}
+
+thread_local! {
+    static LAST: std::cell::RefCell<Option<OwnValues>> = const { std::cell::RefCell::new(None) };
+}
+
+/// sightline's own `X-Forwarded-For` (None without a client IP) and `Forwarded` values.
+fn own_values(hop: &Hop<'_>) -> (Option<HeaderValue>, Option<HeaderValue>) {
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some(v) = last.as_ref() {
+            if v.client == hop.client && v.scheme == hop.scheme && v.host == hop.host {
+                return (v.xff.clone(), v.forwarded.clone());
+            }
+        }
+        let xff = hop.client.map(|ip| {
+            let mut buf = IpText::default();
+            HeaderValue::from_str(buf.of(ip)).expect("IP text is a valid header value")
+        });
+        let forwarded = HeaderValue::from_str(&forwarded_element(hop)).ok();
+        let scheme = match hop.scheme {
+            "https" => "https",
+            _ => "http",
+        };
+        let v = last.insert(OwnValues {
+            client: hop.client,
+            scheme,
+            host: hop.host.to_owned(),
+            xff,
+            forwarded,
+        });
+        (v.xff.clone(), v.forwarded.clone())
+    })
+}
+
+/// Inserts `value` under the forwarding header `i`, or removes it when there is none.
+fn put(req: &mut RequestHeader, i: usize, value: Option<HeaderValue>, present: bool) {
+    match value {
+        Some(v) => {
+            req.insert_header(WIRE[i], v)
+                .expect("static header name is valid");
+        }
+        None if present => {
+            req.remove_header(WIRE[i]);
+        }
+        None => {}
+    }
+}
+
 /// Sets the forwarding headers on an upstream request. From an untrusted peer every
 /// client-sent `X-Forwarded-*`, `X-Real-IP` and `Forwarded` is dropped and sightline's own
 /// `X-Forwarded-For`/`-Proto`/`-Host` and `Forwarded: for=…;proto=…;host=…` are set; from a
@@ -88,51 +200,104 @@ pub struct Hop<'a> {
 /// `-Proto`/`-Host`/`-Port`/`X-Real-IP` are kept (set when it sent none).
 pub fn set_forwarding(req: &mut RequestHeader, hop: &Hop<'_>) {
     let trusted = hop.trusted && hop.client.is_some();
+    // One pass over the field names finds the client-sent ones (usually none).
+    let mut present = [false; WIRE.len()];
+    for name in req.headers.keys() {
+        if let Some(i) = forwarding_index(name) {
+            present[i] = true;
+        }
+    }
     if !trusted {
-        for name in [
-            &X_FORWARDED_HOST,
-            &X_FORWARDED_PORT,
-            &X_FORWARDED_PROTO,
-            &X_REAL_IP,
-            &FORWARDED,
-            &X_FORWARDED_FOR,
-        ] {
-            req.remove_header(name);
+        for i in [XFH, XFPORT, XRIP] {
+            if present[i] {
+                req.remove_header(WIRE[i]);
+            }
         }
     }
-    match hop.client {
-        // `trusted` was decided by the caller: the peer's own network makes it append.
-        Some(ip) if trusted => set_forwarded_for(req, Some(ip), &[IpNet::from(ip)]),
-        other => set_forwarded_for(req, other, &[]),
-    }
-    let mut set_if_absent = |name: HeaderName, value: &str| {
-        if trusted && req.headers.contains_key(&name) {
-            return;
-        }
-        if let Ok(v) = HeaderValue::from_str(value) {
-            req.insert_header(name, v)
-                .expect("static header name is valid");
-        } else {
-            req.remove_header(&name);
+    let (xff, forwarded) = own_values(hop);
+    let appended = |req: &RequestHeader, i: usize, own: Option<HeaderValue>| {
+        let prev = req.headers.get(WIRE[i]).and_then(|v| v.to_str().ok());
+        match (prev, own) {
+            (Some(prev), Some(own)) => {
+                let own = own.to_str().unwrap_or_default();
+                HeaderValue::from_str(&format!("{prev}, {own}")).ok()
+            }
+            (_, own) => own,
         }
     };
-    set_if_absent(X_FORWARDED_PROTO, hop.scheme);
-    if !hop.host.is_empty() {
-        set_if_absent(X_FORWARDED_HOST, hop.host);
+    if trusted && present[XFF] {
+        let v = appended(req, XFF, xff);
+        put(req, XFF, v, true);
+    } else {
+        put(req, XFF, xff, present[XFF]);
     }
-    let element = forwarded_element(hop);
-    let value = match req.headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
-        Some(prev) if trusted => format!("{prev}, {element}"),
-        _ => element,
-    };
-    match HeaderValue::from_str(&value) {
-        Ok(v) => {
-            req.insert_header(FORWARDED, v)
-                .expect("static header name is valid");
-        }
-        Err(_) => {
-            req.remove_header(&FORWARDED);
-        }
+    if !(trusted && present[XFP]) {
+        put(req, XFP, Some(proto_value(hop.scheme)), present[XFP]);
+    }
+    if !hop.host.is_empty() && !(trusted && present[XFH]) {
+        // The client's own `Host` value when it is the authority (a reference-count bump).
+        let v = match req.headers.get(http::header::HOST) {
+            Some(h) if h.as_bytes() == hop.host.as_bytes() => Some(h.clone()),
+            _ => HeaderValue::from_str(hop.host).ok(),
+        };
+        put(req, XFH, v, false);
+    }
+    if trusted && present[FWD] {
+        let v = appended(req, FWD, forwarded);
+        put(req, FWD, v, true);
+    } else {
+        put(req, FWD, forwarded, present[FWD]);
+    }
+}
+
+/// An IP address written as text without allocating (v4-mapped v6 as plain v4, like nginx).
+struct IpText {
+    buf: [u8; 48],
+}
+
+impl Default for IpText {
+    fn default() -> Self {
+        IpText { buf: [0; 48] }
+    }
+}
+
+impl IpText {
+    fn of(&mut self, ip: IpAddr) -> &str {
+        let v4 = match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        let len = match (v4, ip) {
+            (Some(v4), _) => {
+                let mut n = 0;
+                for (k, octet) in v4.octets().into_iter().enumerate() {
+                    if k > 0 {
+                        self.buf[n] = b'.';
+                        n += 1;
+                    }
+                    let (h, t, o) = (octet / 100, octet / 10 % 10, octet % 10);
+                    if h > 0 {
+                        self.buf[n] = b'0' + h;
+                        n += 1;
+                    }
+                    if h > 0 || t > 0 {
+                        self.buf[n] = b'0' + t;
+                        n += 1;
+                    }
+                    self.buf[n] = b'0' + o;
+                    n += 1;
+                }
+                n
+            }
+            (None, IpAddr::V6(v6)) => {
+                use std::io::Write;
+                let mut w = &mut self.buf[..];
+                let _ = write!(w, "{v6}");
+                48 - w.len()
+            }
+            (None, IpAddr::V4(_)) => unreachable!("a v4 address has its octets"),
+        };
+        std::str::from_utf8(&self.buf[..len]).expect("digits, dots, hex and colons")
     }
 }
 
@@ -233,14 +398,7 @@ pub fn set_forwarded_for(req: &mut RequestHeader, client: Option<IpAddr>, truste
 }
 
 fn itoa_ip(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        // A v4-mapped v6 peer is reported as plain v4, like nginx does.
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(|v4| v4.to_string())
-            .unwrap_or_else(|| v6.to_string()),
-    }
+    IpText::default().of(ip).to_owned()
 }
 
 /// Size of a request header as it arrived on the wire (request line + fields), for the
@@ -342,6 +500,50 @@ mod tests {
             h("forwarded").as_deref(),
             Some("for=6.6.6.6;host=evil.example, for=\"[::1]\";proto=http;host=\"a.example:8080\"")
         );
+    }
+
+    #[test]
+    fn ip_text_matches_display() {
+        for ip in [
+            "0.0.0.0",
+            "10.0.100.255",
+            "1.20.3.199",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(IpText::default().of(ip), ip.to_string());
+        }
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(IpText::default().of(mapped), "192.0.2.1");
+    }
+
+    #[test]
+    fn the_per_thread_values_follow_client_scheme_and_host() {
+        for (client, host) in [
+            ("10.0.0.1", "a.example"),
+            ("10.0.0.2", "a.example"),
+            ("10.0.0.2", "b.example"),
+            ("10.0.0.2", "b.example"),
+        ] {
+            let mut r = req();
+            let h = Hop {
+                client: Some(client.parse().unwrap()),
+                trusted: false,
+                scheme: "https",
+                host,
+            };
+            set_forwarding(&mut r, &h);
+            let get = |n: &str| r.headers.get(n).unwrap().to_str().unwrap().to_owned();
+            assert_eq!(get("x-forwarded-for"), client);
+            assert_eq!(get("x-forwarded-host"), host);
+            assert_eq!(get("x-forwarded-proto"), "https");
+            assert_eq!(
+                get("forwarded"),
+                format!("for={client};proto=https;host={host}")
+            );
+        }
     }
 
     #[test]

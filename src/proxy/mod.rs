@@ -117,8 +117,11 @@ impl Sightline {
             .flatten();
         let verdict = framing::check(req, raw.as_deref(), scheme).and_then(|()| {
             let names = &self.cfg.proxy.server_names;
+            if names.is_empty() {
+                return Ok(());
+            }
             let authority = policy::normalise_authority(scheme, policy::request_authority(req));
-            if names.is_empty() || server_name_matches(names, policy::host_of(&authority)) {
+            if server_name_matches(names, policy::host_of(&authority)) {
                 Ok(())
             } else {
                 Err(crate::telemetry::reject::Reason::MisdirectedHost)
@@ -404,13 +407,13 @@ impl ProxyHttp for Sightline {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let client = Self::client_ip(session);
-        let authority = policy::request_authority(session.req_header()).to_owned();
+        let authority = policy::request_authority(session.req_header());
         let hop = headers::Hop {
             client,
             trusted: client
                 .is_some_and(|ip| headers::is_trusted(ip, &self.cfg.proxy.trusted_proxies)),
             scheme: headers::scheme_of(session),
-            host: &authority,
+            host: authority,
         };
         headers::set_forwarding(upstream, &hop);
         // Origins get origin-form targets; the authority travels in `Host` (framing made
@@ -423,7 +426,7 @@ impl ProxyHttp for Sightline {
                 .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
             upstream.set_uri(http::Uri::from(pq));
             if !authority.is_empty() {
-                upstream.insert_header(http::header::HOST, authority.as_str())?;
+                upstream.insert_header(http::header::HOST, authority)?;
             }
         }
         if let crate::config::UpstreamHost::Fixed(host) = &self.cfg.upstreams.host {
@@ -432,9 +435,9 @@ impl ProxyHttp for Sightline {
         upstream.append_header(http::header::VIA, headers::VIA)?;
         match ctx.traceparent.take() {
             Some(tp) => {
-                upstream.insert_header(headers::TRACEPARENT, tp)?;
+                upstream.insert_header(headers::wire::TRACEPARENT, tp)?;
                 if let Some(ts) = &ctx.trace.tracestate {
-                    upstream.insert_header(headers::TRACESTATE, ts.clone())?;
+                    upstream.insert_header(headers::wire::TRACESTATE, ts.clone())?;
                 }
             }
             None => {
@@ -466,10 +469,10 @@ impl ProxyHttp for Sightline {
         let (outcome, value) = cache_status_of(session, ctx);
         ctx.cache = outcome;
         cache_filters::downstream(session, resp, ctx);
-        resp.insert_header(headers::CACHE_STATUS, value)?;
+        resp.insert_header(headers::wire::CACHE_STATUS, value)?;
         resp.append_header(http::header::VIA, headers::VIA)?;
         if let Some(tr) = self.telemetry.tracer.traceresponse(&ctx.trace) {
-            resp.insert_header(headers::TRACERESPONSE, tr)?;
+            resp.insert_header(headers::wire::TRACERESPONSE, tr)?;
         }
         Ok(())
     }
