@@ -234,7 +234,8 @@ pub fn set_forwarding(req: &mut RequestHeader, hop: &Hop<'_>) {
     if !(trusted && present[XFP]) {
         put(req, XFP, Some(proto_value(hop.scheme)), present[XFP]);
     }
-    if !hop.host.is_empty() && !(trusted && present[XFH]) {
+    let keep_theirs = trusted && present[XFH];
+    if !hop.host.is_empty() && !keep_theirs {
         // The client's own `Host` value when it is the authority (a reference-count bump).
         let v = match req.headers.get(http::header::HOST) {
             Some(h) if h.as_bytes() == hop.host.as_bytes() => Some(h.clone()),
