@@ -215,7 +215,7 @@ impl App {
             stats: stats.clone(),
             tracer: otel.request_tracer(&cfg.upstreams.servers),
             upstreams: board.clone(),
-            metrics: otel.metrics(board.clone(), usage.clone()),
+            metrics: otel.metrics(stats.clone(), board.clone(), usage.clone()),
         });
         let balancer = balance::balancer(&cfg.upstreams, board.clone(), &transport)
             .map_err(StartupError::Upstreams)?;

@@ -40,7 +40,7 @@ pub struct Telemetry {
     pub tracer: trace::RequestTracer,
     /// Per-upstream health and in-flight state.
     pub upstreams: Arc<upstreams::UpstreamBoard>,
-    /// OpenTelemetry metric instruments (no-ops when metrics are off).
+    /// OpenTelemetry metrics (no-ops when metrics are off).
     pub metrics: otel::OtelMetrics,
 }
 
@@ -48,13 +48,12 @@ impl Telemetry {
     /// A request entered the proxy (in-flight gauges).
     pub fn start(&self) {
         self.stats.request_started();
-        self.metrics.request_started();
     }
 
     /// Records one finished request everywhere it is needed.
     pub fn finish(&self, state: &trace::TraceState, rec: &RequestRecord<'_>) {
         self.stats.record(rec);
-        self.metrics.record(rec);
+        self.metrics.record(rec, state.span_id);
         self.tracer.finish(state, rec);
     }
 }

@@ -7,25 +7,46 @@ use std::time::Duration;
 use http::Method;
 use sightline::config::OtlpProtocol;
 use sightline::telemetry::otel::{ExportTuning, OtelMetrics};
+use sightline::telemetry::stats::LiveStats;
 use sightline::telemetry::upstreams::UpstreamBoard;
+use sightline::telemetry::RequestRecord;
 use sightline::telemetry::{CacheOutcome, CacheUsage, CacheUsageSource};
 
 use super::{config, miss, runtime, upstreams, wait_until, Fake, Fixture};
 use crate::otlp_receiver::{Receiver, RecvMetric};
 
-fn instruments(fx: &Fixture, board: Arc<UpstreamBoard>) -> OtelMetrics {
+/// The metrics and the live figures they read (active requests, cache results), fed together
+/// as the proxy's `Telemetry` feeds them.
+struct Instruments {
+    metrics: OtelMetrics,
+    stats: Arc<LiveStats>,
+}
+
+impl Instruments {
+    fn request_started(&self) {
+        self.stats.request_started();
+    }
+
+    fn record(&self, rec: &RequestRecord<'_>) {
+        self.stats.record(rec);
+        self.metrics.record(rec, [7; 8]);
+    }
+}
+
+fn instruments(fx: &Fixture, board: Arc<UpstreamBoard>) -> Instruments {
     let cache: CacheUsageSource = Arc::new(|| CacheUsage {
         bytes: 4096,
         entries: 3,
     });
-    let m = fx.guard().metrics(board, cache);
+    let stats = Arc::new(LiveStats::new(board.capacity()));
+    let m = fx.guard().metrics(stats.clone(), board, cache);
     m.component_started("proxy");
-    m
+    Instruments { metrics: m, stats }
 }
 
 /// Feeds: 3 misses (one upstream 200 each), 2 hits, 1 retried request (connect failure, then
 /// 503 from upstream 1); one request still in flight.
-fn feed(fx: &Fixture, m: &OtelMetrics) {
+fn feed(fx: &Fixture, m: &Instruments) {
     for _ in 0..3 {
         m.request_started();
         let f = miss(&fx.tracer);

@@ -51,8 +51,11 @@ fn absent_collector_costs_nothing_warns_once_and_export_resumes() {
     let mut fx = Fixture::start(runtime(), None, &cfg, &tuning);
     let board = Arc::new(UpstreamBoard::new(&upstreams()));
     let cache: CacheUsageSource = Arc::new(CacheUsage::default);
-    let metrics = fx.guard().metrics(board, cache);
-    metrics.record(&miss(&fx.tracer).record());
+    let stats = Arc::new(sightline::telemetry::stats::LiveStats::new(
+        board.capacity(),
+    ));
+    let metrics = fx.guard().metrics(stats, board, cache);
+    metrics.record(&miss(&fx.tracer).record(), [1; 8]);
 
     let (slowest, median) = timed_finishes(&fx, 2000);
     // Blocking on the network would cost a connect attempt (~ms) or a timeout (s).

@@ -32,13 +32,18 @@ fn spans_and_metrics_pass_through_a_real_collector() {
     let cfg = config(&rotel.grpc_endpoint, OtlpProtocol::Grpc);
     let fx = Fixture::start(rt, Some(receiver), &cfg, &ExportTuning::default());
     let board = Arc::new(UpstreamBoard::new(&upstreams()));
-    let metrics = fx.guard().metrics(board, Arc::new(CacheUsage::default));
+    let stats = Arc::new(sightline::telemetry::stats::LiveStats::new(
+        board.capacity(),
+    ));
+    let metrics = fx
+        .guard()
+        .metrics(stats, board, Arc::new(CacheUsage::default));
 
     let mut sent = Vec::new();
     for _ in 0..5 {
         let f = miss(&fx.tracer);
         f.finish(&fx.tracer);
-        metrics.record(&f.record());
+        metrics.record(&f.record(), f.state.span_id);
         sent.push((f.state.trace_id, f.attempts[0].span_id));
     }
     fx.flush();

@@ -1,45 +1,50 @@
-//! OpenTelemetry metrics with semantic-convention names, units and attributes (spec §5).
+//! OpenTelemetry metrics with semantic-convention names, units and attributes (spec §5), built
+//! from what the request path already records.
 //!
-//! Request-path instruments (`record`, `request_started`) use only static attribute strings and
-//! pre-built upstream labels, so recording allocates nothing; everything else is an observable
-//! instrument read at collection time (cache usage, upstream health, uptime, memory, drops).
+//! The request path records each finished request once into [`aggregate::Durations`] (the two
+//! duration histograms per attribute set); everything else — active requests and cache results
+//! from [`LiveStats`], cache usage, upstream health, uptime, memory, export drops — is read when
+//! metrics are collected. [`OtelMetrics::collect`] turns it all into OTLP messages with
+//! cumulative temporality, which [`super::metric_export`] sends.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::metrics::{Counter, Histogram, Meter, UpDownCounter};
-use opentelemetry::{Key, KeyValue, Value};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{
+    exemplar, metric, number_data_point, AggregationTemporality, Exemplar as OtlpExemplar, Gauge,
+    Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
+};
 
+use super::aggregate::{CellReading, Durations, ErrorType, Exemplar};
 use super::health::ExportHealth;
-use super::spans::{attempt_error_type, method_str, request_error_type, UpstreamLabels};
+use crate::telemetry::latency::SEMCONV_BOUNDS_S;
 use crate::telemetry::record::RequestRecord;
+use crate::telemetry::stats::LiveStats;
 use crate::telemetry::upstreams::UpstreamBoard;
 use crate::telemetry::CacheUsageSource;
 
 /// Semconv bucket boundaries for HTTP durations, in seconds.
-pub const DURATION_BUCKETS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
-
-fn kv(key: &'static str, value: impl Into<Value>) -> KeyValue {
-    KeyValue::new(Key::from_static_str(key), value)
-}
+pub const DURATION_BUCKETS: [f64; 14] = SEMCONV_BOUNDS_S;
 
 /// Components whose uptime is reported, with when each started.
-type Components = Arc<Mutex<Vec<(&'static str, Instant)>>>;
+type Components = Mutex<Vec<(&'static str, Instant)>>;
 
 struct Instruments {
-    server_duration: Histogram<f64>,
-    active: UpDownCounter<i64>,
-    client_duration: Histogram<f64>,
-    cache_requests: Counter<u64>,
-    upstreams: UpstreamLabels,
+    durations: Durations,
+    stats: Arc<LiveStats>,
+    board: Arc<UpstreamBoard>,
+    cache: CacheUsageSource,
+    health: Arc<ExportHealth>,
     components: Components,
+    /// Start of every cumulative series (Unix ns).
+    start_unix_nanos: u64,
 }
 
-/// The proxy's OpenTelemetry instruments (a no-op when metrics are disabled).
+/// The proxy's OpenTelemetry metrics (a no-op when metrics are disabled).
+#[derive(Clone)]
 pub struct OtelMetrics {
-    inner: Option<Instruments>,
+    inner: Option<Arc<Instruments>>,
 }
 
 impl std::fmt::Debug for OtelMetrics {
@@ -59,125 +64,155 @@ pub fn resident_bytes() -> Option<u64> {
     Some(pages * u64::try_from(page).ok()?)
 }
 
+fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64)
+}
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        key_strindex: 0,
+    }
+}
+
+fn kv_str(key: &str, value: &str) -> KeyValue {
+    kv(key, any_value::Value::StringValue(value.to_owned()))
+}
+
+fn kv_int(key: &str, value: i64) -> KeyValue {
+    kv(key, any_value::Value::IntValue(value))
+}
+
+fn error_attr(e: ErrorType) -> KeyValue {
+    match e {
+        ErrorType::Kind(k) => kv_str("error.type", k),
+        ErrorType::Status(s) => kv_str("error.type", &s.to_string()),
+    }
+}
+
+fn overflow_attrs() -> Vec<KeyValue> {
+    vec![kv(
+        "otel.metric.overflow",
+        any_value::Value::BoolValue(true),
+    )]
+}
+
+fn exemplars(list: &[Exemplar]) -> Vec<OtlpExemplar> {
+    list.iter()
+        .map(|e| OtlpExemplar {
+            filtered_attributes: Vec::new(),
+            time_unix_nano: e.unix_nanos,
+            span_id: e.span_id.to_vec(),
+            trace_id: e.trace_id.to_vec(),
+            value: Some(exemplar::Value::AsDouble(e.value_s)),
+        })
+        .collect()
+}
+
+/// What one collection reads, stamped with one time.
+struct At {
+    start: u64,
+    now: u64,
+}
+
+impl At {
+    fn histogram_point(&self, attributes: Vec<KeyValue>, r: &CellReading) -> HistogramDataPoint {
+        HistogramDataPoint {
+            attributes,
+            start_time_unix_nano: self.start,
+            time_unix_nano: self.now,
+            count: r.count,
+            sum: Some(r.sum_s),
+            bucket_counts: r.buckets.to_vec(),
+            explicit_bounds: DURATION_BUCKETS.to_vec(),
+            exemplars: exemplars(&r.exemplars),
+            flags: 0,
+            min: None,
+            max: None,
+        }
+    }
+
+    fn point(&self, attributes: Vec<KeyValue>, value: number_data_point::Value) -> NumberDataPoint {
+        NumberDataPoint {
+            attributes,
+            start_time_unix_nano: self.start,
+            time_unix_nano: self.now,
+            exemplars: Vec::new(),
+            flags: 0,
+            value: Some(value),
+        }
+    }
+}
+
+fn metric(name: &str, unit: &str, description: &str, data: metric::Data) -> Metric {
+    Metric {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        unit: unit.to_owned(),
+        metadata: Vec::new(),
+        data: Some(data),
+    }
+}
+
+const CUMULATIVE: i32 = AggregationTemporality::Cumulative as i32;
+
+fn sum(points: Vec<NumberDataPoint>, monotonic: bool) -> metric::Data {
+    metric::Data::Sum(Sum {
+        data_points: points,
+        aggregation_temporality: CUMULATIVE,
+        is_monotonic: monotonic,
+    })
+}
+
+fn gauge(points: Vec<NumberDataPoint>) -> metric::Data {
+    metric::Data::Gauge(Gauge {
+        data_points: points,
+    })
+}
+
+fn histogram(points: Vec<HistogramDataPoint>) -> metric::Data {
+    metric::Data::Histogram(Histogram {
+        data_points: points,
+        aggregation_temporality: CUMULATIVE,
+    })
+}
+
+fn int(v: u64) -> number_data_point::Value {
+    number_data_point::Value::AsInt(v.min(i64::MAX as u64) as i64)
+}
+
 impl OtelMetrics {
-    /// Instruments that record nothing.
+    /// Metrics that record nothing.
     pub fn disabled() -> Self {
         OtelMetrics { inner: None }
     }
 
-    /// Creates every instrument on `meter`; observable ones read `board`, `cache` and `health`.
+    /// Metrics over `stats` (active requests, cache results), `board` (upstream health),
+    /// `cache` (usage) and `health` (export drops).
     pub fn new(
-        meter: &Meter,
+        stats: Arc<LiveStats>,
         board: Arc<UpstreamBoard>,
         cache: CacheUsageSource,
         health: Arc<ExportHealth>,
     ) -> Self {
-        let addrs: Vec<_> = (0..board.len()).map(|i| board.addr(i)).collect();
-        let upstreams = UpstreamLabels::new(&addrs);
-        let components: Components = Arc::new(Mutex::new(vec![("process", Instant::now())]));
-
-        let server_duration = meter
-            .f64_histogram("http.server.request.duration")
-            .with_unit("s")
-            .with_description("Duration of HTTP server requests.")
-            .with_boundaries(DURATION_BUCKETS.to_vec())
-            .build();
-        let client_duration = meter
-            .f64_histogram("http.client.request.duration")
-            .with_unit("s")
-            .with_description("Duration of HTTP requests to upstreams, per attempt.")
-            .with_boundaries(DURATION_BUCKETS.to_vec())
-            .build();
-        let active = meter
-            .i64_up_down_counter("http.server.active_requests")
-            .with_unit("{request}")
-            .with_description("Number of active HTTP server requests.")
-            .build();
-        let cache_requests = meter
-            .u64_counter("sightline.cache.requests")
-            .with_unit("{request}")
-            .with_description("Requests by what the cache did for them.")
-            .build();
-
-        let c = cache.clone();
-        meter
-            .u64_observable_gauge("sightline.cache.size")
-            .with_unit("By")
-            .with_description("Bytes held by the response cache (bodies and headers).")
-            .with_callback(move |o| o.observe(c().bytes, &[]))
-            .build();
-        meter
-            .u64_observable_gauge("sightline.cache.entries")
-            .with_unit("{entry}")
-            .with_description("Entries held by the response cache.")
-            .with_callback(move |o| o.observe(cache().entries, &[]))
-            .build();
-        meter
-            .u64_observable_counter("sightline.http.rejected")
-            .with_unit("{request}")
-            .with_description("Requests refused before reaching an origin, by reason.")
-            .with_callback(|o| {
-                for r in crate::telemetry::reject::Reason::ALL {
-                    let n = crate::telemetry::reject::get(r);
-                    o.observe(n, &[kv("reason", r.as_str())]);
-                }
-            })
-            .build();
-        let labels = upstreams.clone();
-        meter
-            .u64_observable_gauge("sightline.upstream.healthy")
-            .with_unit("1")
-            .with_description("1 when the upstream is in rotation, else 0.")
-            .with_callback(move |o| {
-                for (id, l) in labels.all().iter().enumerate() {
-                    let up = u64::from(board.is_healthy(id));
-                    o.observe(up, &[kv("sightline.upstream", l.full.clone())]);
-                }
-            })
-            .build();
-        let comps = components.clone();
-        meter
-            .f64_observable_gauge("sightline.uptime")
-            .with_unit("s")
-            .with_description("Time since each component started.")
-            .with_callback(move |o| {
-                let comps = comps.lock().expect("uptime list lock is never poisoned");
-                for (name, since) in comps.iter() {
-                    o.observe(since.elapsed().as_secs_f64(), &[kv("component", *name)]);
-                }
-            })
-            .build();
-        meter
-            .i64_observable_up_down_counter("process.memory.usage")
-            .with_unit("By")
-            .with_description("Resident memory of the process.")
-            .with_callback(|o| {
-                if let Some(b) = resident_bytes() {
-                    o.observe(b as i64, &[]);
-                }
-            })
-            .build();
-        meter
-            .u64_observable_counter("sightline.telemetry.dropped")
-            .with_unit("{item}")
-            .with_description("Spans and metric points dropped by the exporter.")
-            .with_callback(move |o| {
-                let f = health.figures();
-                o.observe(f.spans_dropped, &[kv("signal", "traces")]);
-                o.observe(f.metric_points_dropped, &[kv("signal", "metrics")]);
-            })
-            .build();
-
         OtelMetrics {
-            inner: Some(Instruments {
-                server_duration,
-                active,
-                client_duration,
-                cache_requests,
-                upstreams,
-                components,
-            }),
+            inner: Some(Arc::new(Instruments {
+                durations: Durations::default(),
+                stats,
+                board,
+                cache,
+                health,
+                components: Mutex::new(vec![("process", Instant::now())]),
+                start_unix_nanos: unix_nanos(SystemTime::now()),
+            })),
         }
+    }
+
+    /// Whether metrics are recorded.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
     }
 
     /// Reports `sightline.uptime` for one more component, from now.
@@ -192,58 +227,212 @@ impl OtelMetrics {
         }
     }
 
-    /// A request entered the proxy (`http.server.active_requests` + 1).
-    pub fn request_started(&self) {
+    /// Records one finished request whose SERVER span is `span_id` (the request path's only
+    /// call: a few atomic adds).
+    pub fn record(&self, rec: &RequestRecord<'_>, span_id: [u8; 8]) {
         if let Some(m) = &self.inner {
-            m.active.add(1, &[kv("url.scheme", "http")]);
+            m.durations.record(rec, span_id);
         }
     }
 
-    /// Records one finished request (and ends its `request_started`).
-    pub fn record(&self, rec: &RequestRecord<'_>) {
-        let Some(m) = &self.inner else { return };
-        m.active.add(-1, &[kv("url.scheme", "http")]);
-        let method = method_str(rec.method);
-        let cache = rec.cache.as_str();
+    /// Every metric as it stands now (empty when disabled).
+    pub fn collect(&self) -> Vec<Metric> {
+        let Some(m) = &self.inner else {
+            return Vec::new();
+        };
+        let at = At {
+            start: m.start_unix_nanos,
+            now: unix_nanos(SystemTime::now()),
+        };
+        let mut out = Vec::with_capacity(10);
 
-        // Same attributes as the SERVER span's: status when a response was sent, `error.type`
-        // for failures (fixed-size array: recording allocates nothing).
-        let mut attrs = [
-            kv("http.request.method", method),
-            kv("sightline.cache.status", cache),
-            kv("http.response.status_code", i64::from(rec.status)),
-            kv("error.type", ""),
-        ];
-        let mut n = if rec.status == 0 { 2 } else { 3 };
-        if let Some(e) = request_error_type(rec) {
-            attrs[n] = KeyValue::new(Key::from_static_str("error.type"), e);
-            n += 1;
-        }
-        m.server_duration
-            .record(rec.duration.as_secs_f64(), &attrs[..n]);
-        m.cache_requests.add(1, &[kv("result", cache)]);
+        let server = m
+            .durations
+            .server()
+            .into_iter()
+            .map(|(key, r)| {
+                let attrs = match key {
+                    None => overflow_attrs(),
+                    Some(k) => {
+                        let mut a = vec![
+                            kv_str("http.request.method", k.method),
+                            kv_str("sightline.cache.status", k.cache.as_str()),
+                        ];
+                        if let Some(s) = k.status {
+                            a.push(kv_int("http.response.status_code", i64::from(s)));
+                        }
+                        a.extend(k.error.map(error_attr));
+                        a
+                    }
+                };
+                at.histogram_point(attrs, &r)
+            })
+            .collect();
+        out.push(metric(
+            "http.server.request.duration",
+            "s",
+            "Duration of HTTP server requests.",
+            histogram(server),
+        ));
 
-        let end = rec.start + rec.duration;
-        let last = rec.attempts.len().saturating_sub(1);
-        for (i, a) in rec.attempts.iter().enumerate() {
-            let l = m.upstreams.get(a);
-            let took = a.end.unwrap_or(end).saturating_duration_since(a.start);
-            let mut attrs = [
-                kv("http.request.method", method),
-                kv("server.address", l.ip.clone()),
-                kv("server.port", l.port),
-                kv(
-                    "http.response.status_code",
-                    i64::from(a.status.unwrap_or(0)),
-                ),
-                kv("error.type", ""),
-            ];
-            let mut n = if a.status.is_some() { 4 } else { 3 };
-            if let Some(e) = attempt_error_type(rec, a, i == last) {
-                attrs[n] = KeyValue::new(Key::from_static_str("error.type"), e);
-                n += 1;
-            }
-            m.client_duration.record(took.as_secs_f64(), &attrs[..n]);
+        let reading = m.stats.read();
+        out.push(metric(
+            "http.server.active_requests",
+            "{request}",
+            "Number of active HTTP server requests.",
+            sum(
+                vec![at.point(vec![kv_str("url.scheme", "http")], int(reading.in_flight))],
+                false,
+            ),
+        ));
+
+        let client = m
+            .durations
+            .client()
+            .into_iter()
+            .map(|(key, r)| {
+                let attrs = match key {
+                    None => overflow_attrs(),
+                    Some(k) => {
+                        let addr = m.board.addr(k.upstream);
+                        let mut a = vec![
+                            kv_str("http.request.method", k.method),
+                            kv_str("server.address", &addr.ip().to_string()),
+                            kv_int("server.port", i64::from(addr.port())),
+                        ];
+                        if let Some(s) = k.status {
+                            a.push(kv_int("http.response.status_code", i64::from(s)));
+                        }
+                        a.extend(k.error.map(error_attr));
+                        a
+                    }
+                };
+                at.histogram_point(attrs, &r)
+            })
+            .collect();
+        out.push(metric(
+            "http.client.request.duration",
+            "s",
+            "Duration of HTTP requests to upstreams, per attempt.",
+            histogram(client),
+        ));
+
+        let results = super::aggregate::CACHE_OUTCOMES
+            .iter()
+            .zip(reading.cache)
+            // A result never seen is no series yet (as an SDK counter reports it).
+            .filter(|&(_, n)| n > 0)
+            .map(|(c, n)| at.point(vec![kv_str("result", c.as_str())], int(n)))
+            .collect();
+        out.push(metric(
+            "sightline.cache.requests",
+            "{request}",
+            "Requests by what the cache did for them.",
+            sum(results, true),
+        ));
+
+        let usage = (m.cache)();
+        out.push(metric(
+            "sightline.cache.size",
+            "By",
+            "Bytes held by the response cache (bodies and headers).",
+            gauge(vec![at.point(Vec::new(), int(usage.bytes))]),
+        ));
+        out.push(metric(
+            "sightline.cache.entries",
+            "{entry}",
+            "Entries held by the response cache.",
+            gauge(vec![at.point(Vec::new(), int(usage.entries))]),
+        ));
+
+        let rejected = crate::telemetry::reject::Reason::ALL
+            .iter()
+            .map(|&r| {
+                let n = crate::telemetry::reject::get(r);
+                at.point(vec![kv_str("reason", r.as_str())], int(n))
+            })
+            .collect();
+        out.push(metric(
+            "sightline.http.rejected",
+            "{request}",
+            "Requests refused before reaching an origin, by reason.",
+            sum(rejected, true),
+        ));
+
+        let healthy = (0..m.board.len())
+            .filter(|&id| m.board.in_config(id))
+            .map(|id| {
+                let up = u64::from(m.board.is_healthy(id));
+                let label = m.board.addr(id).to_string();
+                at.point(vec![kv_str("sightline.upstream", &label)], int(up))
+            })
+            .collect();
+        out.push(metric(
+            "sightline.upstream.healthy",
+            "1",
+            "1 when the upstream is in rotation, else 0.",
+            gauge(healthy),
+        ));
+
+        let uptime = m
+            .components
+            .lock()
+            .expect("uptime list lock is never poisoned")
+            .iter()
+            .map(|(name, since)| {
+                at.point(
+                    vec![kv_str("component", name)],
+                    number_data_point::Value::AsDouble(since.elapsed().as_secs_f64()),
+                )
+            })
+            .collect();
+        out.push(metric(
+            "sightline.uptime",
+            "s",
+            "Time since each component started.",
+            gauge(uptime),
+        ));
+
+        if let Some(b) = resident_bytes() {
+            out.push(metric(
+                "process.memory.usage",
+                "By",
+                "Resident memory of the process.",
+                sum(vec![at.point(Vec::new(), int(b))], false),
+            ));
         }
+
+        let f = m.health.figures();
+        out.push(metric(
+            "sightline.telemetry.dropped",
+            "{item}",
+            "Spans and metric points dropped by the exporter.",
+            sum(
+                vec![
+                    at.point(vec![kv_str("signal", "traces")], int(f.spans_dropped)),
+                    at.point(
+                        vec![kv_str("signal", "metrics")],
+                        int(f.metric_points_dropped),
+                    ),
+                ],
+                true,
+            ),
+        ));
+        out
     }
+}
+
+/// Data points in `metrics` (what a failed export loses).
+pub(crate) fn count_points(metrics: &[Metric]) -> u64 {
+    metrics
+        .iter()
+        .map(|m| match &m.data {
+            Some(metric::Data::Gauge(g)) => g.data_points.len(),
+            Some(metric::Data::Sum(s)) => s.data_points.len(),
+            Some(metric::Data::Histogram(h)) => h.data_points.len(),
+            Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+            Some(metric::Data::Summary(s)) => s.data_points.len(),
+            None => 0,
+        })
+        .sum::<usize>() as u64
 }

@@ -5,7 +5,8 @@
 //! ```text
 //! RequestTracer::finish ─► SpanData ─┐
 //! tracing bridge (own spans) ────────┴─► SpanQueue (bounded) ─► export task ─► OTLP exporter
-//! OtelMetrics::record ─► SDK instruments ─► PeriodicReader ─► CountingMetricExporter ─► OTLP
+//! OtelMetrics::record ─► aggregate::Durations ─┐
+//! LiveStats, board, cache, health ──────────────┴─► OtelMetrics::collect ─► metric_export ─► OTLP
 //! ```
 //! Export runs on the Tokio runtime handed to [`init`], which must keep running until
 //! [`OtelGuard::shutdown`] returns (tonic's connection lives there; built anywhere else it
@@ -17,10 +18,12 @@
 //! in [`ExportHealth`] (`sightline.telemetry.dropped`, admin figures) with at most one warning a
 //! minute. The tonic channel reconnects by itself, so export resumes when the collector returns.
 
+pub mod aggregate;
 pub mod embedded;
 pub mod exporters;
 pub mod health;
 pub mod layer;
+pub mod metric_export;
 pub mod metrics;
 pub mod queue;
 pub mod resource;
@@ -30,10 +33,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::metrics::MeterProvider;
 use opentelemetry::trace::TracerProvider;
 use opentelemetry::InstrumentationScope;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SpanProcessor};
 use tokio::runtime::Handle;
 use tracing::Subscriber;
@@ -45,6 +46,7 @@ pub use layer::{bridge_filter, quiet_sdk_logs};
 pub use metrics::{resident_bytes, OtelMetrics, DURATION_BUCKETS};
 pub use queue::{ExportTuning, SpanQueue};
 
+use super::stats::LiveStats;
 use super::trace::{RequestTracer, TracerOptions};
 use super::upstreams::UpstreamBoard;
 use super::CacheUsageSource;
@@ -71,7 +73,7 @@ pub(crate) fn scope() -> InstrumentationScope {
 /// The running OpenTelemetry pipelines; [`OtelGuard::shutdown`] flushes them.
 pub struct OtelGuard {
     tracer_provider: Option<SdkTracerProvider>,
-    meter_provider: Option<SdkMeterProvider>,
+    metrics: Option<metric_export::MetricPipeline>,
     spans: Option<SpanQueue>,
     health: Arc<ExportHealth>,
     sample_ratio: f64,
@@ -83,7 +85,7 @@ impl std::fmt::Debug for OtelGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OtelGuard")
             .field("traces", &self.tracer_provider.is_some())
-            .field("metrics", &self.meter_provider.is_some())
+            .field("metrics", &self.metrics.is_some())
             .field("export", &self.health.figures())
             .finish()
     }
@@ -149,31 +151,21 @@ pub fn init_with_health(
         (None, None)
     };
 
-    let meter_provider = if cfg.metrics {
-        let inner = exporters::metric_exporter(cfg, tuning.export_timeout)?;
-        let grpc = matches!(cfg.protocol, crate::config::OtlpProtocol::Grpc);
-        let exporter = exporters::CountingMetricExporter {
-            inner,
-            health: health.clone(),
-            runtime: grpc.then(|| runtime.clone()),
-            timeout: tuning.export_timeout,
-        };
-        let reader = PeriodicReader::builder(exporter)
-            .with_interval(cfg.metrics_interval)
-            .build();
-        Some(
-            SdkMeterProvider::builder()
-                .with_reader(reader)
-                .with_resource(resource)
-                .build(),
-        )
+    let metrics = if cfg.metrics {
+        Some(metric_export::MetricPipeline::start(
+            cfg,
+            &resource,
+            health.clone(),
+            tuning.export_timeout,
+            runtime,
+        )?)
     } else {
         None
     };
 
     Ok(OtelGuard {
         tracer_provider,
-        meter_provider,
+        metrics,
         spans,
         health,
         sample_ratio: cfg.sample_ratio,
@@ -187,7 +179,7 @@ impl OtelGuard {
     pub fn disabled() -> Self {
         OtelGuard {
             tracer_provider: None,
-            meter_provider: None,
+            metrics: None,
             spans: None,
             health: Arc::new(ExportHealth::new("")),
             sample_ratio: 0.0,
@@ -212,15 +204,21 @@ impl OtelGuard {
         }
     }
 
-    /// The request path's metric instruments ([`OtelMetrics::disabled`] when metrics are off).
-    pub fn metrics(&self, board: Arc<UpstreamBoard>, cache: CacheUsageSource) -> OtelMetrics {
-        match &self.meter_provider {
-            Some(p) => OtelMetrics::new(
-                &p.meter_with_scope(scope()),
-                board,
-                cache,
-                self.health.clone(),
-            ),
+    /// The request path's metrics, exported by this pipeline from now on; they read `stats`
+    /// (active requests, cache results), `board` and `cache` when collected
+    /// ([`OtelMetrics::disabled`] when metrics are off).
+    pub fn metrics(
+        &self,
+        stats: Arc<LiveStats>,
+        board: Arc<UpstreamBoard>,
+        cache: CacheUsageSource,
+    ) -> OtelMetrics {
+        match &self.metrics {
+            Some(p) => {
+                let m = OtelMetrics::new(stats, board, cache, self.health.clone());
+                p.attach(&m);
+                m
+            }
             None => OtelMetrics::disabled(),
         }
     }
@@ -263,9 +261,8 @@ impl OtelGuard {
             p.force_flush()
                 .unwrap_or_else(|e| errors.push(e.to_string()));
         }
-        if let Some(p) = &self.meter_provider {
-            p.force_flush()
-                .unwrap_or_else(|e| errors.push(e.to_string()));
+        if let Some(p) = &self.metrics {
+            p.flush().unwrap_or_else(|e| errors.push(e.to_string()));
         }
         errors_to_result(errors)
     }
@@ -280,9 +277,8 @@ impl OtelGuard {
             p.shutdown_with_timeout(wait)
                 .unwrap_or_else(|e| errors.push(format!("traces: {e}")));
         }
-        if let Some(p) = &self.meter_provider {
-            p.shutdown_with_timeout(wait)
-                .unwrap_or_else(|e| errors.push(format!("metrics: {e}")));
+        if let Some(p) = self.metrics {
+            p.shutdown().unwrap_or_else(|e| errors.push(e.to_string()));
         }
         errors_to_result(errors)
     }

@@ -68,11 +68,6 @@ impl UpstreamLabels {
             _ => Cow::Owned(UpstreamLabel::new(attempt.addr)),
         }
     }
-
-    /// Every label, by upstream id.
-    pub fn all(&self) -> &[UpstreamLabel] {
-        &self.0
-    }
 }
 
 /// The semconv method value: known methods as static strings, anything else `_OTHER`.
