@@ -364,17 +364,37 @@ mod tests {
         let at = |d: Duration| r.exemplars[semconv_index(d.as_micros() as u64)];
 
         let kept = at(fast).expect("the sampled fast request");
-        assert_eq!((kept.trace_id, kept.span_id), ([1; 16], [1; 8]), "unsampled: not kept");
+        assert_eq!(
+            (kept.trace_id, kept.span_id),
+            ([1; 16], [1; 8]),
+            "unsampled: not kept"
+        );
         assert_eq!(kept.value_s, fast.as_secs_f64());
         let newest = at(slow).expect("a slow request");
-        assert_eq!(newest.trace_id, [4; 16], "the newer request in the bucket wins");
+        assert_eq!(
+            newest.trace_id, [4; 16],
+            "the newer request in the bucket wins"
+        );
         assert_eq!(newest.value_s, (slow - ms(5)).as_secs_f64());
-        assert_eq!(r.exemplars.last().unwrap().unwrap().trace_id, [5; 16], "+Inf");
-        assert_eq!(r.exemplars.iter().flatten().count(), 3, "only buckets that were hit");
+        assert_eq!(
+            r.exemplars.last().unwrap().unwrap().trace_id,
+            [5; 16],
+            "+Inf"
+        );
+        assert_eq!(
+            r.exemplars.iter().flatten().count(),
+            3,
+            "only buckets that were hit"
+        );
 
-        let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap();
         let off = (now.as_nanos() as u64).abs_diff(newest.unix_nanos);
-        assert!(off < Duration::from_secs(60).as_nanos() as u64, "wall clock: {off} ns off");
+        assert!(
+            off < Duration::from_secs(60).as_nanos() as u64,
+            "wall clock: {off} ns off"
+        );
     }
 
     #[test]
