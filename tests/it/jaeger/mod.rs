@@ -8,6 +8,7 @@ mod api;
 mod bounds;
 mod browser;
 mod exemplars;
+mod marks;
 
 use std::time::Duration;
 
