@@ -127,6 +127,7 @@ fn direct(c: &mut Criterion, name: &str, ratio: f64, whole_path: bool) {
                 bytes_sent: 100,
                 bytes_received: 0,
                 trace_id: state.trace_id,
+                span_id: state.span_id,
                 sampled: state.sampled,
             };
             tracer.finish(&state, &rec);

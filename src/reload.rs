@@ -288,17 +288,6 @@ impl Reloader {
     }
 }
 
-/// The `sightline_config_reloads_total{result}` family for `/metrics`.
-pub fn prometheus_lines(st: &ReloadStatus) -> String {
-    format!(
-        "# HELP sightline_config_reloads_total Config reloads, by result.\n\
-         # TYPE sightline_config_reloads_total counter\n\
-         sightline_config_reloads_total{{result=\"ok\"}} {}\n\
-         sightline_config_reloads_total{{result=\"refused\"}} {}\n",
-        st.count_ok, st.count_failed
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,22 +297,5 @@ mod tests {
         assert_eq!(config_hash(b""), "cbf29ce484222325");
         assert_eq!(config_hash(b"a"), "af63dc4c8601ec8c");
         assert_ne!(config_hash(b"x = 1"), config_hash(b"x = 2"));
-    }
-
-    #[test]
-    fn prometheus_family_has_both_results() {
-        let st = ReloadStatus {
-            last_unix_ms: 1,
-            result: "ok",
-            config_hash: String::new(),
-            initial_config_hash: String::new(),
-            errors: vec![],
-            changes: vec![],
-            count_ok: 3,
-            count_failed: 1,
-        };
-        let text = prometheus_lines(&st);
-        assert!(text.contains("sightline_config_reloads_total{result=\"ok\"} 3\n"));
-        assert!(text.contains("sightline_config_reloads_total{result=\"refused\"} 1\n"));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -65,13 +65,14 @@ pub async fn dashboard(State(s): State<AdminState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
-/// `GET /metrics`.
-pub async fn metrics(State(s): State<AdminState>) -> Response {
-    let mut text = prometheus::render(&s.snapshot());
-    if let Some(r) = s.reload.get() {
-        text.push_str(&crate::reload::prometheus_lines(&r.status()));
-    }
-    ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response()
+/// `GET /metrics`: Prometheus text, or OpenMetrics (with exemplars) when `Accept` asks for it.
+pub async fn metrics(State(s): State<AdminState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = prometheus::Format::from_accept(accept);
+    let reload = s.reload.get().map(|r| r.status());
+    let text = prometheus::render(&s.snapshot(), reload.as_ref(), format);
+    let vary = [(header::VARY, "Accept")];
+    ([(header::CONTENT_TYPE, format.content_type())], vary, text).into_response()
 }
 
 /// `GET /api/summary`.

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `GET /health` | [`HealthBody`](crate::observe::summary::HealthBody); 200 healthy/degraded, 503 unhealthy; never needs the token |
 //! | `GET /dashboard` | the text dashboard (`text/plain`) |
-//! | `GET /metrics` | Prometheus text exposition |
+//! | `GET /metrics` | Prometheus text exposition; OpenMetrics with exemplars for `Accept: application/openmetrics-text` |
 //! | `GET /api/summary` | [`Summary`](crate::observe::summary::Summary): the snapshot, health status, 10 slowest requests with trace links |
 //! | `GET /api/metrics/history?duration=60` | per-second samples, newest last |
 //! | `GET /api/upstreams` | every upstream's state and traffic |

@@ -1,79 +1,47 @@
 //! `GET /metrics`: the Prometheus text exposition (format 0.0.4) of one snapshot, so it always
-//! agrees with `/api/summary`. Names follow the spec's OpenTelemetry names in Prometheus style
+//! agrees with `/api/summary`, or OpenMetrics 1.0 when the scrape's `Accept` asks for it, whose
+//! latency buckets carry exemplars (the trace of the newest sampled request in each). Names
+//! follow the spec's OpenTelemetry names in Prometheus style
 //! (`http.server.request.duration` → `http_server_request_duration_seconds`).
 
-use std::fmt::Write;
-
 use crate::observe::snapshot::{AlertLevel, MetricsSnapshot};
+use crate::reload::ReloadStatus;
 
-/// The content type of the exposition.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+#[path = "prometheus_out.rs"]
+mod out;
 
-struct Out(String);
+pub use out::Format;
+use out::{Kind, Out};
 
-impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.0.push_str(name);
-        if !labels.is_empty() {
-            self.0.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.0.push(',');
-                }
-                let _ = write!(self.0, "{k}=\"{}\"", escape(v));
-            }
-            self.0.push('}');
-        }
-        let _ = writeln!(self.0, " {value}");
-    }
-
-    fn one(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-        self.family(name, kind, help);
-        self.sample(name, &[], value);
-    }
-}
-
-/// Escapes a label value (backslash, double quote, newline).
-fn escape(v: &str) -> String {
-    v.replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Renders every metric of a snapshot.
-pub fn render(s: &MetricsSnapshot) -> String {
-    let mut o = Out(String::with_capacity(4096));
+/// Renders every metric of a snapshot, and the config reload counts when reloads are on.
+pub fn render(s: &MetricsSnapshot, reload: Option<&ReloadStatus>, format: Format) -> String {
+    let mut o = Out::new(format);
     let t = &s.totals;
     let w = &s.window;
 
     let h = "http_server_request_duration_seconds";
-    o.family(h, "histogram", "Duration of HTTP server requests.");
+    o.family(h, Kind::Histogram, "Duration of HTTP server requests.");
     for b in &t.latency.buckets {
-        let le = b.le.map_or_else(|| "+Inf".to_owned(), |v| v.to_string());
-        o.sample(&format!("{h}_bucket"), &[("le", &le)], b.count);
+        o.bucket(&format!("{h}_bucket"), b.le, b.count, b.exemplar.as_ref());
     }
     o.sample(&format!("{h}_sum"), &[], t.latency.sum_seconds);
     o.sample(&format!("{h}_count"), &[], t.latency.count);
 
     o.one(
         "http_server_active_requests",
-        "gauge",
+        Kind::Gauge,
         "Requests in flight.",
         s.queue_size,
     );
     o.one(
         "sightline_requests_total",
-        "counter",
+        Kind::Counter,
         "Requests finished since start.",
         t.requests,
     );
     o.family(
         "sightline_responses_total",
-        "counter",
+        Kind::Counter,
         "Responses by status class.",
     );
     let st = &t.status;
@@ -88,38 +56,38 @@ pub fn render(s: &MetricsSnapshot) -> String {
     }
     o.one(
         "sightline_errors_total",
-        "counter",
+        Kind::Counter,
         "Requests answered 5xx or not at all.",
         t.errors,
     );
     o.one(
         "sightline_bytes_sent_total",
-        "counter",
+        Kind::Counter,
         "Response body bytes sent.",
         t.bytes_sent,
     );
     o.one(
         "sightline_telemetry_dropped_total",
-        "counter",
+        Kind::Counter,
         "Spans and metric points the OTLP exporter dropped.",
         s.telemetry.spans_dropped + s.telemetry.metric_points_dropped,
     );
     o.one(
         "sightline_telemetry_spans_dropped_buffer_full_total",
-        "counter",
+        Kind::Counter,
         "Spans dropped because the exporter held telemetry.max_buffer bytes.",
         s.telemetry.spans_dropped_buffer_full,
     );
     o.one(
         "sightline_telemetry_spans_exported_total",
-        "counter",
+        Kind::Counter,
         "Spans the OTLP collector accepted.",
         s.telemetry.spans_exported,
     );
 
     o.family(
         "sightline_http_rejected_total",
-        "counter",
+        Kind::Counter,
         "Requests refused before reaching an origin, by reason.",
     );
     for (reason, n) in &s.rejected {
@@ -127,7 +95,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     }
     o.family(
         "sightline_cache_requests_total",
-        "counter",
+        Kind::Counter,
         "Requests by cache outcome.",
     );
     let c = &t.cache;
@@ -141,58 +109,58 @@ pub fn render(s: &MetricsSnapshot) -> String {
     }
     o.one(
         "sightline_cache_size_bytes",
-        "gauge",
+        Kind::Gauge,
         "Bytes the cache holds.",
         s.cache.size_bytes,
     );
     o.one(
         "sightline_cache_entries",
-        "gauge",
+        Kind::Gauge,
         "Entries the cache holds.",
         s.cache.entries,
     );
 
     type Pick = fn(&crate::observe::snapshot::UpstreamFigures) -> f64;
-    let per_upstream: [(&str, &str, &str, Pick); 7] = [
+    let per_upstream: [(&str, Kind, &str, Pick); 7] = [
         (
             "sightline_upstream_healthy",
-            "gauge",
+            Kind::Gauge,
             "1 when the upstream is in rotation.",
             |u| u8::from(u.healthy).into(),
         ),
         (
             "sightline_upstream_in_flight",
-            "gauge",
+            Kind::Gauge,
             "Requests waiting on the upstream.",
             |u| u.in_flight as f64,
         ),
         (
             "sightline_upstream_requests_total",
-            "counter",
+            Kind::Counter,
             "Attempts sent to the upstream.",
             |u| u.requests as f64,
         ),
         (
             "sightline_upstream_errors_total",
-            "counter",
+            Kind::Counter,
             "Attempts failed or answered 5xx.",
             |u| u.errors as f64,
         ),
         (
             "sightline_upstream_latency_seconds_total",
-            "counter",
+            Kind::Counter,
             "Sum of attempt latencies.",
             |u| u.latency_sum_seconds,
         ),
         (
             "sightline_upstream_ejected",
-            "gauge",
+            Kind::Gauge,
             "1 while outlier detection holds the upstream out of rotation.",
             |u| u8::from(u.ejected).into(),
         ),
         (
             "sightline_upstream_ejections_total",
-            "counter",
+            Kind::Counter,
             "Times outlier detection ejected the upstream.",
             |u| u.ejections as f64,
         ),
@@ -206,7 +174,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
 
     o.family(
         "sightline_uptime_seconds",
-        "gauge",
+        Kind::Gauge,
         "Seconds since each component started.",
     );
     let cs = &s.components;
@@ -220,7 +188,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     }
     o.one(
         "process_memory_usage_bytes",
-        "gauge",
+        Kind::Gauge,
         "Resident set size.",
         s.memory_usage_bytes,
     );
@@ -229,7 +197,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     let wl = [("window_seconds", win.as_str())];
     o.family(
         "sightline_window_requests_per_second",
-        "gauge",
+        Kind::Gauge,
         "Requests per second over the sliding window.",
     );
     o.sample(
@@ -239,7 +207,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     );
     o.family(
         "sightline_window_response_time_seconds",
-        "gauge",
+        Kind::Gauge,
         "Latency statistics over the sliding window.",
     );
     for (stat, ms) in [
@@ -257,7 +225,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     }
     o.family(
         "sightline_window_error_ratio",
-        "gauge",
+        Kind::Gauge,
         "Errors over requests in the sliding window.",
     );
     o.sample(
@@ -267,7 +235,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     );
     o.family(
         "sightline_window_cache_hit_ratio",
-        "gauge",
+        Kind::Gauge,
         "Hits over cacheable lookups in the sliding window.",
     );
     o.sample(
@@ -278,7 +246,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
 
     o.family(
         "sightline_alerts_active",
-        "gauge",
+        Kind::Gauge,
         "Alerts firing, by severity.",
     );
     for level in [AlertLevel::Info, AlertLevel::Warning, AlertLevel::Critical] {
@@ -291,12 +259,23 @@ pub fn render(s: &MetricsSnapshot) -> String {
     }
     o.family(
         "sightline_build_info",
-        "gauge",
+        Kind::Info,
         "Always 1; labels say the version.",
     );
     o.sample("sightline_build_info", &[("version", &s.version)], 1);
     connections(&mut o);
-    o.0
+    if let Some(st) = reload {
+        reloads(&mut o, st);
+    }
+    o.finish()
+}
+
+/// Config reloads by result (`POST /api/config/reload`, SIGHUP).
+fn reloads(o: &mut Out, st: &ReloadStatus) {
+    let name = "sightline_config_reloads_total";
+    o.family(name, Kind::Counter, "Config reloads, by result.");
+    o.sample(name, &[("result", "ok")], st.count_ok);
+    o.sample(name, &[("result", "refused")], st.count_failed);
 }
 
 /// The client-connection gauges and counters (process-wide, see `telemetry::connections`).
@@ -304,43 +283,43 @@ fn connections(o: &mut Out) {
     let c = crate::telemetry::connections::connections().figures();
     o.one(
         "sightline_connections_open",
-        "gauge",
+        Kind::Gauge,
         "Client connections open.",
         c.open,
     );
     o.one(
         "sightline_connections_half_open",
-        "gauge",
+        Kind::Gauge,
         "Client connections that have not finished a request header.",
         c.half_open,
     );
     o.one(
         "sightline_connections_shed_total",
-        "counter",
+        Kind::Counter,
         "Half-open client connections closed to make room at max_connections.",
         c.shed,
     );
     o.one(
         "sightline_connections_refused_total",
-        "counter",
+        Kind::Counter,
         "Client connections refused at max_connections.",
         c.refused,
     );
     o.one(
         "sightline_connections_header_timeouts_total",
-        "counter",
+        Kind::Counter,
         "Client connections closed because a request header exceeded header_timeout.",
         c.header_timeouts,
     );
     o.one(
         "sightline_connections_idle_closed_total",
-        "counter",
+        Kind::Counter,
         "Keep-alive client connections closed after idle_timeout.",
         c.idle_closed,
     );
     o.one(
         "sightline_connections_client_errors_total",
-        "counter",
+        Kind::Counter,
         "Client-caused connection errors (hang-ups, resets, garbage), logged at debug.",
         c.client_errors,
     );
@@ -368,7 +347,7 @@ mod tests {
         f.obs.board().set_healthy(1, false);
         f.second();
         let s = f.obs.snapshot();
-        let samples = parse(&render(&s)).unwrap();
+        let samples = parse(&render(&s, None, Format::Prometheus)).unwrap();
         let v = |n: &str, l: &[(&str, &str)]| value(&samples, n, l).unwrap();
         assert_eq!(v("sightline_requests_total", &[]), 42.0);
         assert_eq!(
@@ -419,8 +398,159 @@ mod tests {
         assert!(parse("# HELP a h\n# TYPE a gauge\na{l=\"q\\\"x\"} 1\n").is_ok());
     }
 
+    /// A snapshot after sampled requests of these latencies (trace ids 1, 2, ...) and one
+    /// unsampled request (trace id 0xee) of the first latency.
+    fn traced(latencies: &[Duration]) -> MetricsSnapshot {
+        use crate::telemetry::stats::test_support::feed_traced;
+        let f = Fixture::new(1, Duration::from_secs(10));
+        for (i, &d) in latencies.iter().enumerate() {
+            let n = i as u8 + 1;
+            feed_traced(f.obs.stats(), d, [n; 16], [n; 8], true);
+        }
+        feed_traced(f.obs.stats(), latencies[0], [0xee; 16], [0xee; 8], false);
+        f.second();
+        MetricsSnapshot::clone(&f.obs.snapshot())
+    }
+
+    #[test]
+    fn openmetrics_buckets_carry_the_sampled_requests_as_exemplars() {
+        let ms = Duration::from_millis;
+        let latencies = [ms(3), ms(30), ms(60), Duration::from_secs(12)];
+        let s = traced(&latencies);
+        let text = render(&s, None, Format::OpenMetrics);
+        let (samples, exemplars) = check::parse_openmetrics(&text).unwrap();
+        assert_eq!(
+            exemplars.len(),
+            latencies.len(),
+            "one per bucket hit: {text}"
+        );
+        let bounds: Vec<f64> = s
+            .totals
+            .latency
+            .buckets
+            .iter()
+            .map(|b| b.le.unwrap_or(f64::INFINITY))
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        for (i, d) in latencies.iter().enumerate() {
+            let n = i as u8 + 1;
+            let trace = crate::telemetry::recent::hex(&[n; 16]);
+            let e = exemplars
+                .iter()
+                .find(|e| e.labels["trace_id"] == trace)
+                .unwrap_or_else(|| panic!("no exemplar for {d:?}: {text}"));
+            assert_eq!(e.labels["span_id"], crate::telemetry::recent::hex(&[n; 8]));
+            assert_eq!(e.value, d.as_secs_f64());
+            let le: f64 = e.le.parse().unwrap();
+            let below = bounds
+                .iter()
+                .copied()
+                .filter(|&b| b < le)
+                .fold(0.0, f64::max);
+            assert!(
+                below < e.value && e.value <= le,
+                "{} not in bucket {le}",
+                e.value
+            );
+            assert!(
+                (e.timestamp - now).abs() < 60.0,
+                "timestamp {}",
+                e.timestamp
+            );
+        }
+        let unsampled = crate::telemetry::recent::hex(&[0xee; 16]);
+        assert!(
+            !text.contains(&unsampled),
+            "an unsampled request became an exemplar"
+        );
+        // The same figures as the Prometheus text.
+        let plain = check::parse(&render(&s, None, Format::Prometheus)).unwrap();
+        assert_eq!(samples.len(), plain.len());
+        let h = "http_server_request_duration_seconds_count";
+        assert_eq!(value(&samples, h, &[]), value(&plain, h, &[]));
+        let total = "sightline_requests_total";
+        assert_eq!(
+            value(&samples, total, &[]),
+            Some(latencies.len() as f64 + 1.0)
+        );
+        assert!(text.contains("# TYPE sightline_requests counter\n"));
+        assert!(text.contains("# TYPE sightline_build info\n"));
+        assert!(text.contains("le=\"1.0\""), "canonical bounds");
+    }
+
+    #[test]
+    fn prometheus_text_shows_no_exemplars() {
+        let s = traced(&[Duration::from_millis(3), Duration::from_millis(300)]);
+        let text = render(&s, None, Format::Prometheus);
+        let mut bare = s.clone();
+        bare.totals
+            .latency
+            .buckets
+            .iter_mut()
+            .for_each(|b| b.exemplar = None);
+        assert_eq!(text, render(&bare, None, Format::Prometheus));
+        for openmetrics_only in [" # {", "# EOF", "# UNIT", "le=\"1.0\""] {
+            assert!(
+                !text.contains(openmetrics_only),
+                "{openmetrics_only} in {text}"
+            );
+        }
+        assert!(text.contains("# TYPE sightline_requests_total counter\n"));
+        assert!(text.contains("# TYPE sightline_build_info gauge\n"));
+        assert!(text.contains("le=\"1\""));
+    }
+
+    #[test]
+    fn the_accept_header_picks_the_format() {
+        for (accept, want) in [
+            (None, Format::Prometheus),
+            (Some("text/plain"), Format::Prometheus),
+            (Some("*/*"), Format::Prometheus),
+            (Some("application/openmetrics-text"), Format::OpenMetrics),
+            (Some("Application/OpenMetrics-Text; version=1.0.0"), Format::OpenMetrics),
+            (Some("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"), Format::OpenMetrics),
+            (Some("text/plain, application/openmetrics-text;q=0"), Format::Prometheus),
+            (Some("application/openmetrics-text;q=zero"), Format::Prometheus),
+        ] {
+            assert_eq!(Format::from_accept(accept), want, "{accept:?}");
+        }
+        let om = Format::OpenMetrics.content_type();
+        assert!(om.starts_with("application/openmetrics-text; version=1.0.0"));
+    }
+
+    #[test]
+    fn openmetrics_checker_rejects_what_the_format_forbids() {
+        let ok = "# HELP c h\n# TYPE c counter\nc_total 1 # {trace_id=\"ab\"} 1 2\n# EOF\n";
+        assert!(check::parse_openmetrics(ok).is_ok());
+        let cases = [
+            (ok.replace("# EOF\n", ""), "no EOF"),
+            (ok.replace("c counter", "c gauge"), "exemplar on a gauge"),
+            (
+                ok.replace("TYPE c ", "TYPE c_total ")
+                    .replace("HELP c ", "HELP c_total "),
+                "_total family",
+            ),
+            (ok.replace("ab", &"a".repeat(130)), "long exemplar"),
+            (ok.replace("# EOF", "\n# EOF"), "blank line"),
+            (
+                format!("{}{ok}", ok.replace("# EOF\n", "")),
+                "two families c",
+            ),
+            (
+                ok.replace("# EOF", "# UNIT c seconds\n# EOF"),
+                "unit not in the name",
+            ),
+        ];
+        for (text, why) in cases {
+            assert!(check::parse_openmetrics(&text).is_err(), "{why}: {text}");
+        }
+    }
+
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(out::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -256,6 +256,47 @@ async fn metrics_parse_and_agree_with_the_summary() {
 }
 
 #[tokio::test]
+async fn metrics_answer_openmetrics_when_accepted() {
+    let a = Admin::start(None, "").await;
+    a.f.feed(5, 200, CacheOutcome::Miss, 20);
+    a.f.second();
+    let get = |accept: Option<&'static str>| {
+        let mut req = a.http.get(format!("{}/metrics", a.url));
+        if let Some(v) = accept {
+            req = req.header("accept", v);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let header = |n: &str| r.headers()[n].to_str().unwrap().to_owned();
+            let (ct, vary) = (header("content-type"), header("vary"));
+            (ct, vary, r.text().await.unwrap())
+        }
+    };
+    let (ct, vary, text) = get(Some("application/openmetrics-text; version=1.0.0")).await;
+    assert_eq!(
+        ct,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert_eq!(vary, "Accept");
+    let (samples, exemplars) = check::parse_openmetrics(&text).unwrap();
+    assert_eq!(exemplars.len(), 1, "{text}");
+    assert_eq!(
+        check::value(&samples, "sightline_requests_total", &[]),
+        Some(5.0)
+    );
+
+    let (ct, _, plain) = get(None).await;
+    assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8");
+    check::parse(&plain).unwrap();
+    assert!(
+        !plain.contains("# EOF") && !plain.contains(" # {"),
+        "{plain}"
+    );
+    let (ct_too, _, _) = get(Some("text/plain;q=0.9, application/openmetrics-text;q=0")).await;
+    assert_eq!(ct_too, ct);
+}
+
+#[tokio::test]
 async fn summary_lists_slowest_with_jaeger_links() {
     let a = Admin::start(None, "http://jaeger:16686/").await;
     a.f.feed(3, 200, CacheOutcome::Miss, 250);

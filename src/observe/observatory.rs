@@ -327,12 +327,14 @@ impl Observatory {
             .latency
             .semconv
             .iter()
+            .zip(&r.latency.exemplars)
             .enumerate()
-            .map(|(i, &c)| {
+            .map(|(i, (&c, &exemplar))| {
                 cumulative += c;
                 Bucket {
                     le: SEMCONV_BOUNDS_S.get(i).copied(),
                     count: cumulative,
+                    exemplar,
                 }
             })
             .collect();

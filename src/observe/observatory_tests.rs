@@ -236,3 +236,28 @@ fn long_spans_answer_minutes() {
         .iter()
         .all(|p| p.resolution_seconds == 1));
 }
+
+#[test]
+fn exemplars_reach_the_snapshot_buckets() {
+    use crate::telemetry::stats::test_support::feed_traced;
+    let f = Fixture::new(1, Duration::from_secs(10));
+    let latency = Duration::from_millis(30);
+    feed_traced(f.obs.stats(), latency, [3; 16], [4; 8], true);
+    f.second();
+    let s = f.obs.snapshot();
+    let buckets = &s.totals.latency.buckets;
+    let holder = buckets
+        .iter()
+        .position(|b| b.exemplar.is_some())
+        .expect("an exemplar");
+    let e = buckets[holder].exemplar.unwrap();
+    assert_eq!((e.trace_id, e.span_id), ([3; 16], [4; 8]));
+    assert_eq!(e.value_s, latency.as_secs_f64());
+    assert!(buckets[holder].le.is_none_or(|le| e.value_s <= le));
+    let below = holder.checked_sub(1).and_then(|i| buckets[i].le);
+    assert!(
+        below.is_none_or(|le| e.value_s > le),
+        "in the lowest bucket that holds it"
+    );
+    assert_eq!(buckets.iter().filter(|b| b.exemplar.is_some()).count(), 1);
+}

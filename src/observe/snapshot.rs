@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::telemetry::otel::ExportFigures;
 
+use crate::telemetry::exemplar::Exemplar;
 use crate::telemetry::recent::RequestInfo;
 
 /// One point in time's complete figures.
@@ -202,6 +203,10 @@ pub struct Bucket {
     pub le: Option<f64>,
     /// Durations at or below `le`.
     pub count: u64,
+    /// The newest sampled request in this bucket (above the previous bound). Only the
+    /// OpenMetrics `/metrics` shows it, so the JSON figures stay as they were.
+    #[serde(skip)]
+    pub exemplar: Option<Exemplar>,
 }
 
 /// Figures over the sliding window (`dashboard.window`).

@@ -554,6 +554,7 @@ impl ProxyHttp for Sightline {
             bytes_sent: session.body_bytes_sent() as u64,
             bytes_received: ctx.header_bytes + ctx.body_bytes,
             trace_id: ctx.trace.trace_id,
+            span_id: ctx.trace.span_id,
             sampled: ctx.trace.sampled,
             scheme,
         };

@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::exemplar::{BucketExemplars, Exemplar, ExemplarSlots};
+
 const SUB_BITS: u32 = 6;
 const SUB: usize = 1 << SUB_BITS;
 /// Values at or above 2^MAX_EXP µs land in the last bucket.
@@ -91,13 +93,15 @@ pub fn sparse_delta(now: &[u64], before: &[u64]) -> SparseHist {
         .collect()
 }
 
-/// Lock-free latency recording: fine buckets, semconv buckets, sum and count.
+/// Lock-free latency recording: fine buckets, semconv buckets, sum and count, and each semconv
+/// bucket's newest sampled request (its exemplar).
 #[derive(Debug)]
 pub struct LatencyHistogram {
     fine: Box<[AtomicU64]>,
     semconv: [AtomicU64; SEMCONV_BUCKETS],
     sum_us: AtomicU64,
     count: AtomicU64,
+    exemplars: ExemplarSlots,
 }
 
 impl Default for LatencyHistogram {
@@ -107,6 +111,7 @@ impl Default for LatencyHistogram {
             semconv: std::array::from_fn(|_| AtomicU64::new(0)),
             sum_us: AtomicU64::new(0),
             count: AtomicU64::new(0),
+            exemplars: ExemplarSlots::default(),
         }
     }
 }
@@ -122,15 +127,37 @@ pub struct LatencyReading {
     pub sum_us: u64,
     /// Number of samples.
     pub count: u64,
+    /// Each semconv bucket's newest sampled request, `+Inf` last.
+    pub exemplars: BucketExemplars,
 }
 
 impl LatencyHistogram {
     /// Records one latency.
     pub fn record(&self, us: u64) {
+        self.add(us);
+    }
+
+    /// Records the latency of a sampled request, which becomes its semconv bucket's exemplar.
+    pub fn record_sampled(&self, us: u64, trace_id: [u8; 16], span_id: [u8; 8], unix_nanos: u64) {
+        let bucket = self.add(us);
+        let value_s = us as f64 / 1e6;
+        let exemplar = Exemplar {
+            value_s,
+            trace_id,
+            span_id,
+            unix_nanos,
+        };
+        self.exemplars.offer(bucket, exemplar);
+    }
+
+    /// Counts `us` and returns its semconv bucket.
+    fn add(&self, us: u64) -> usize {
+        let bucket = semconv_index(us);
         self.fine[fine_index(us)].fetch_add(1, Relaxed);
-        self.semconv[semconv_index(us)].fetch_add(1, Relaxed);
+        self.semconv[bucket].fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
         self.count.fetch_add(1, Relaxed);
+        bucket
     }
 
     /// Copies the counters (each read atomically; the set is not one instant).
@@ -140,6 +167,7 @@ impl LatencyHistogram {
             semconv: std::array::from_fn(|i| self.semconv[i].load(Relaxed)),
             sum_us: self.sum_us.load(Relaxed),
             count: self.count.load(Relaxed),
+            exemplars: self.exemplars.read(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod connections;
+pub mod exemplar;
 pub mod latency;
 pub mod log_bridge;
 pub mod otel;
@@ -18,6 +19,7 @@ pub(crate) mod w3c;
 
 use std::sync::Arc;
 
+pub use exemplar::Exemplar;
 pub use record::{CacheOutcome, RequestRecord, UpstreamAttempt, UpstreamId};
 
 /// Bytes and entries the response cache holds right now.

@@ -91,6 +91,8 @@ pub struct RequestRecord<'a> {
     pub bytes_received: u64,
     /// The request's trace id (also for unsampled requests: it is propagated upstream).
     pub trace_id: [u8; 16],
+    /// The SERVER span's id (what an exemplar points to; meaningful when sampled).
+    pub span_id: [u8; 8],
     /// Whether the request's trace is sampled (its spans are exported).
     pub sampled: bool,
     /// `url.scheme`: `http` or `https` (the client connection's).

@@ -6,6 +6,7 @@
 //! request into the recent ring, and one atomic load for the slowest-requests tracker.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::UNIX_EPOCH;
 
 use super::latency::{LatencyHistogram, LatencyReading};
 use super::recent::{Entry, RecentRing, RequestInfo, SlowTracker};
@@ -125,7 +126,16 @@ impl LiveStats {
         self.bytes_sent.fetch_add(rec.bytes_sent, Relaxed);
         self.bytes_received.fetch_add(rec.bytes_received, Relaxed);
         let latency_us = rec.duration.as_micros().min(u64::MAX as u128) as u64;
-        self.latency.record(latency_us);
+        if rec.sampled {
+            let end = rec.start_time.checked_add(rec.duration);
+            let unix_nanos = end
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64);
+            self.latency
+                .record_sampled(latency_us, rec.trace_id, rec.span_id, unix_nanos);
+        } else {
+            self.latency.record(latency_us);
+        }
 
         let end = rec.start + rec.duration;
         for a in rec.attempts {
@@ -249,7 +259,38 @@ pub(crate) mod test_support {
             })
             .into_iter()
             .collect();
+        let rec = request(start, status, cache, latency, &attempts);
+        stats.request_started();
+        stats.record(&rec);
+    }
+
+    /// Feeds one cache hit of `latency` with this trace context into `stats`.
+    pub(crate) fn feed_traced(
+        stats: &super::LiveStats,
+        latency: Duration,
+        trace_id: [u8; 16],
+        span_id: [u8; 8],
+        sampled: bool,
+    ) {
         let rec = RequestRecord {
+            trace_id,
+            span_id,
+            sampled,
+            ..request(Instant::now(), 200, CacheOutcome::Hit, latency, &[])
+        };
+        stats.request_started();
+        stats.record(&rec);
+    }
+
+    /// A sampled request with these facts, started now.
+    fn request(
+        start: Instant,
+        status: u16,
+        cache: CacheOutcome,
+        latency: Duration,
+        attempts: &[UpstreamAttempt],
+    ) -> RequestRecord<'_> {
+        RequestRecord {
             start,
             start_time: SystemTime::now(),
             duration: latency,
@@ -263,15 +304,14 @@ pub(crate) mod test_support {
             status,
             cache,
             cache_lookup: None,
-            attempts: &attempts,
+            attempts,
             error: None,
             bytes_sent: 100,
             bytes_received: 40,
             trace_id: [7; 16],
+            span_id: [8; 8],
             sampled: true,
-        };
-        stats.request_started();
-        stats.record(&rec);
+        }
     }
 }
 
@@ -279,8 +319,9 @@ pub(crate) mod test_support {
 mod tests {
     use std::time::Duration;
 
-    use super::test_support::feed;
+    use super::test_support::{feed, feed_traced};
     use super::*;
+    use crate::telemetry::latency::semconv_index;
 
     #[test]
     fn counts_every_facet_of_a_request() {
@@ -305,6 +346,64 @@ mod tests {
         assert_eq!(r.in_flight, 0);
         assert_eq!(s.recent().len(), 4);
         assert_eq!(s.drain_slowest()[0].latency_ms, 30.0);
+    }
+
+    #[test]
+    fn exemplars_keep_the_newest_sampled_request_per_bucket() {
+        let s = LiveStats::new(0);
+        let ms = Duration::from_millis;
+        let fast = ms(3);
+        let slow = ms(40);
+        let beyond = Duration::from_secs(20);
+        feed_traced(&s, fast, [1; 16], [1; 8], true);
+        feed_traced(&s, fast, [2; 16], [2; 8], false);
+        feed_traced(&s, slow, [3; 16], [3; 8], true);
+        feed_traced(&s, slow - ms(5), [4; 16], [4; 8], true);
+        feed_traced(&s, beyond, [5; 16], [5; 8], true);
+        let r = s.read().latency;
+        let at = |d: Duration| r.exemplars[semconv_index(d.as_micros() as u64)];
+
+        let kept = at(fast).expect("the sampled fast request");
+        assert_eq!(
+            (kept.trace_id, kept.span_id),
+            ([1; 16], [1; 8]),
+            "unsampled: not kept"
+        );
+        assert_eq!(kept.value_s, fast.as_secs_f64());
+        let newest = at(slow).expect("a slow request");
+        assert_eq!(
+            newest.trace_id, [4; 16],
+            "the newer request in the bucket wins"
+        );
+        assert_eq!(newest.value_s, (slow - ms(5)).as_secs_f64());
+        assert_eq!(
+            r.exemplars.last().unwrap().unwrap().trace_id,
+            [5; 16],
+            "+Inf"
+        );
+        assert_eq!(
+            r.exemplars.iter().flatten().count(),
+            3,
+            "only buckets that were hit"
+        );
+
+        let now = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap();
+        let off = (now.as_nanos() as u64).abs_diff(newest.unix_nanos);
+        assert!(
+            off < Duration::from_secs(60).as_nanos() as u64,
+            "wall clock: {off} ns off"
+        );
+    }
+
+    #[test]
+    fn unsampled_requests_leave_no_exemplar() {
+        let s = LiveStats::new(0);
+        feed_traced(&s, Duration::from_millis(3), [9; 16], [9; 8], false);
+        let r = s.read().latency;
+        assert_eq!(r.count, 1);
+        assert!(r.exemplars.iter().all(Option::is_none));
     }
 
     #[test]
@@ -379,6 +478,7 @@ mod tests {
             bytes_sent: 512,
             bytes_received: 0,
             trace_id: [1; 16],
+            span_id: [2; 8],
             sampled: true,
         };
         let n = 1_000_000;

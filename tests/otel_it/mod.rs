@@ -196,6 +196,7 @@ impl Fake {
             bytes_sent: 42,
             bytes_received: 0,
             trace_id: self.state.trace_id,
+            span_id: self.state.span_id,
             sampled: self.state.sampled,
         }
     }

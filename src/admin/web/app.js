@@ -3,7 +3,8 @@
 // each later message (once a second) the new sample, alerts that changed and new requests.
 // EventSource reconnects by itself; a watchdog reopens the stream when it stays silent or closed.
 // With admin.token set, open the page as /#token=TOKEN: the token is kept in sessionStorage, sent
-// as a bearer header on fetches and as ?access_token= on the stream (EventSource sends no headers).
+// as a bearer header on fetches and as ?access_token= on the stream (EventSource sends no headers)
+// and, once, on the built-in trace view, whose cookie then lets its trace links open.
 "use strict";
 
 const TOKEN_KEY = "sightline-token";
@@ -91,6 +92,7 @@ function setConn(c) {
 function onHello(m) {
   heard();
   state.summary = m.summary;
+  traceViewCookie(m.summary.jaeger_ui_url);
   state.seconds = m.history.slice(-SECONDS_KEPT);
   state.alerts = new Map(m.alerts.map(a => [a.id, a]));
   state.requests = m.requests.slice(0, REQUESTS_SHOWN * 2);
@@ -142,6 +144,15 @@ async function ack(id) {
     state.alerts.set(r.alert.id, r.alert);
     renderAlerts();
   } catch (e) { state.error = String(e.message || e); renderHeader(); }
+}
+
+// The built-in trace view (links on this origin, "/jaeger") is opened by following a link, which
+// cannot carry the bearer header: trade the token once for the view's cookie (Path=/jaeger).
+let viewCookie = false;
+function traceViewCookie(base) {
+  if (viewCookie || !token() || !base || !base.startsWith("/")) return;
+  viewCookie = true;
+  fetch(base + "/api/services?access_token=" + encodeURIComponent(token())).then(r => { viewCookie = r.ok; }, () => { viewCookie = false; });
 }
 
 // ---- rendering ----

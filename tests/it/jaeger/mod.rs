@@ -1,11 +1,14 @@
 //! The built-in trace view (`telemetry.embedded_ui`) against the real binary: the Jaeger UI's
 //! own query API returns the proxied requests' spans with their attributes, the admin token
-//! reaches the UI through a cookie, the store stays within its bounds under load, and the page
-//! renders a trace in headless Chromium against `sightline demo`.
+//! reaches the UI through a cookie, the store stays within its bounds under load, the page
+//! renders a trace in headless Chromium against `sightline demo`, and the OpenMetrics `/metrics`
+//! has exemplars that open there.
 
 mod api;
 mod bounds;
 mod browser;
+mod exemplars;
+mod marks;
 
 use std::time::Duration;
 
