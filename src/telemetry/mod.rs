@@ -55,7 +55,7 @@ impl Telemetry {
     /// Records one finished request everywhere it is needed.
     pub fn finish(&self, state: &trace::TraceState, rec: &RequestRecord<'_>) {
         self.stats.record(rec);
-        self.metrics.record(rec, state.span_id);
+        self.metrics.record(rec);
         self.tracer.finish(state, rec);
     }
 }

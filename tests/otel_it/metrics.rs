@@ -29,7 +29,7 @@ impl Instruments {
 
     fn record(&self, rec: &RequestRecord<'_>) {
         self.stats.record(rec);
-        self.metrics.record(rec, [7; 8]);
+        self.metrics.record(rec);
     }
 }
 
@@ -44,13 +44,18 @@ fn instruments(fx: &Fixture, board: Arc<UpstreamBoard>) -> Instruments {
     Instruments { metrics: m, stats }
 }
 
+/// The ids of a fed miss: trace, SERVER span, the attempt's CLIENT span.
+type Ids = ([u8; 16], [u8; 8], [u8; 8]);
+
 /// Feeds: 3 misses (one upstream 200 each), 2 hits, 1 retried request (connect failure, then
-/// 503 from upstream 1); one request still in flight.
-fn feed(fx: &Fixture, m: &Instruments) {
+/// 503 from upstream 1); one request still in flight. Returns the misses' ids.
+fn feed(fx: &Fixture, m: &Instruments) -> Vec<Ids> {
+    let mut misses = Vec::new();
     for _ in 0..3 {
         m.request_started();
         let f = miss(&fx.tracer);
         m.record(&f.record());
+        misses.push((f.state.trace_id, f.state.span_id, f.attempts[0].span_id));
     }
     for _ in 0..2 {
         m.request_started();
@@ -65,6 +70,30 @@ fn feed(fx: &Fixture, m: &Instruments) {
     f.status = 503;
     m.record(&f.record());
     m.request_started();
+    misses
+}
+
+/// The exemplars (trace id, span id) of the histogram point with exactly `attrs`.
+fn exemplars_of(m: &RecvMetric, attrs: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Histogram(h)) = &m.metric.data
+    else {
+        panic!("{} is a histogram", m.metric.name);
+    };
+    let points = m.points();
+    let i = points
+        .iter()
+        .position(|(a, _)| {
+            a.len() == attrs.len()
+                && attrs
+                    .iter()
+                    .all(|(k, v)| a.get(*k).map(String::as_str) == Some(*v))
+        })
+        .expect("the point exists");
+    h.data_points[i]
+        .exemplars
+        .iter()
+        .map(|e| (e.trace_id.clone(), e.span_id.clone()))
+        .collect()
 }
 
 fn collect(fx: &Fixture, want: &[&str]) -> HashMap<String, RecvMetric> {
@@ -113,7 +142,7 @@ fn check(fx: &Fixture) {
     let board = Arc::new(UpstreamBoard::new(&upstreams()));
     board.set_healthy(1, false);
     let m = instruments(fx, board);
-    feed(fx, &m);
+    let misses = feed(fx, &m);
     let names: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
     let got = collect(fx, &names);
     for (name, unit) in NAMES {
@@ -129,6 +158,11 @@ fn check(fx: &Fixture) {
         ("sightline.cache.status", "miss"),
     ];
     assert_eq!(point(&server, &miss), Some(&3.0));
+    // Sampled requests point from their bucket to their trace: the newest miss in the bucket
+    // (all three are equally quick), by its SERVER span.
+    let newest = misses.last().unwrap();
+    let server_ex = exemplars_of(&got["http.server.request.duration"], &miss);
+    assert_eq!(server_ex, vec![(newest.0.to_vec(), newest.1.to_vec())]);
     let hit = [
         ("http.request.method", "GET"),
         ("http.response.status_code", "200"),
@@ -164,6 +198,9 @@ fn check(fx: &Fixture) {
         ("http.response.status_code", "200"),
     ];
     assert_eq!(point(&client, &up0), Some(&3.0));
+    // An attempt's exemplar names its CLIENT span.
+    let client_ex = exemplars_of(&got["http.client.request.duration"], &up0);
+    assert_eq!(client_ex, vec![(newest.0.to_vec(), newest.2.to_vec())]);
     let up0_failed = [
         ("http.request.method", "GET"),
         ("server.address", "127.0.0.1"),

@@ -55,7 +55,7 @@ fn absent_collector_costs_nothing_warns_once_and_export_resumes() {
         board.capacity(),
     ));
     let metrics = fx.guard().metrics(stats, board, cache);
-    metrics.record(&miss(&fx.tracer).record(), [1; 8]);
+    metrics.record(&miss(&fx.tracer).record());
 
     let (slowest, median) = timed_finishes(&fx, 2000);
     // Blocking on the network would cost a connect attempt (~ms) or a timeout (s).

@@ -43,7 +43,7 @@ fn spans_and_metrics_pass_through_a_real_collector() {
     for _ in 0..5 {
         let f = miss(&fx.tracer);
         f.finish(&fx.tracer);
-        metrics.record(&f.record(), f.state.span_id);
+        metrics.record(&f.record());
         sent.push((f.state.trace_id, f.attempts[0].span_id));
     }
     fx.flush();

@@ -11,8 +11,8 @@
 //! exported with `otel.metric.overflow = true`).
 
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed};
-use std::sync::Mutex;
 
+use crate::telemetry::exemplar::{Exemplar, ExemplarSlots};
 use crate::telemetry::latency::{semconv_index, SEMCONV_BUCKETS};
 use crate::telemetry::record::{CacheOutcome, RequestRecord, UpstreamAttempt};
 
@@ -194,19 +194,6 @@ fn unpack(key: u64) -> Unpacked {
     }
 }
 
-/// A measurement kept with the trace it belongs to (an OTLP exemplar).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Exemplar {
-    /// The measured duration, seconds.
-    pub value_s: f64,
-    /// The request's trace id.
-    pub trace_id: [u8; 16],
-    /// The span the measurement belongs to (SERVER span, or the attempt's CLIENT span).
-    pub span_id: [u8; 8],
-    /// When the measurement was taken, Unix nanoseconds.
-    pub unix_nanos: u64,
-}
-
 /// One attribute set's histogram: count, sum and the semconv buckets, plus the newest sampled
 /// request per bucket as an exemplar.
 struct Cell {
@@ -215,7 +202,7 @@ struct Cell {
     sum_ns: AtomicU64,
     buckets: [AtomicU64; SEMCONV_BUCKETS],
     /// Allocated when the set's first sampled request arrives.
-    exemplars: std::sync::OnceLock<Box<[Mutex<Option<Exemplar>>; SEMCONV_BUCKETS]>>,
+    exemplars: std::sync::OnceLock<Box<ExemplarSlots>>,
 }
 
 impl Cell {
@@ -235,13 +222,7 @@ impl Cell {
         self.sum_ns.fetch_add(ns, Relaxed);
         self.buckets[bucket].fetch_add(1, Relaxed);
         if let Some(e) = exemplar {
-            let slots = self
-                .exemplars
-                .get_or_init(|| Box::new(std::array::from_fn(|_| Mutex::new(None))));
-            // Skipped, not waited for, when the exporter is copying this very slot.
-            if let Ok(mut slot) = slots[bucket].try_lock() {
-                *slot = Some(e);
-            }
+            self.exemplars.get_or_init(Box::default).offer(bucket, e);
         }
     }
 
@@ -252,10 +233,7 @@ impl Cell {
             sum_s: self.sum_ns.load(Relaxed) as f64 / 1e9,
             buckets: std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
             exemplars: self.exemplars.get().map_or_else(Vec::new, |slots| {
-                slots
-                    .iter()
-                    .filter_map(|s| s.lock().ok().and_then(|g| *g))
-                    .collect()
+                slots.read().into_iter().flatten().collect()
             }),
         }
     }
@@ -360,9 +338,9 @@ fn nanos(d: std::time::Duration) -> u64 {
 }
 
 impl Durations {
-    /// Records a finished request (whose SERVER span is `span_id`) and each of its upstream
-    /// attempts; sampled requests leave exemplars.
-    pub fn record(&self, rec: &RequestRecord<'_>, span_id: [u8; 8]) {
+    /// Records a finished request and each of its upstream attempts; sampled requests leave
+    /// exemplars.
+    pub fn record(&self, rec: &RequestRecord<'_>) {
         let at = rec.sampled.then(|| {
             let end = rec.start_time + rec.duration;
             end.duration_since(std::time::UNIX_EPOCH).map_or(0, nanos)
@@ -370,7 +348,7 @@ impl Durations {
         let exemplar = at.map(|unix_nanos| Exemplar {
             value_s: rec.duration.as_secs_f64(),
             trace_id: rec.trace_id,
-            span_id,
+            span_id: rec.span_id,
             unix_nanos,
         });
         self.server
@@ -465,6 +443,7 @@ mod tests {
             bytes_sent: 0,
             bytes_received: 0,
             trace_id: [1; 16],
+            span_id: [3; 8],
             sampled: false,
             scheme: "http",
         }
@@ -483,23 +462,17 @@ mod tests {
         }
     }
 
-    impl Durations {
-        fn record_plain(&self, rec: &RequestRecord<'_>) {
-            self.record(rec, [0; 8]);
-        }
-    }
-
     #[test]
     fn keys_round_trip_every_attribute() {
         let d = Durations::default();
         let ext = http::Method::from_bytes(b"M-SEARCH").unwrap();
         let retried = [attempt(3, None, true), attempt(200, Some(503), false)];
-        d.record_plain(&rec(&http::Method::GET, 200, None, &[], 3));
-        d.record_plain(&rec(&http::Method::GET, 200, None, &[], 30));
-        d.record_plain(&rec(&ext, 503, None, &retried, 7));
-        d.record_plain(&rec(&http::Method::POST, 0, Some("client_closed"), &[], 1));
-        d.record_plain(&rec(&http::Method::PUT, 504, Some("timeout"), &[], 1));
-        d.record_plain(&rec(&http::Method::PUT, 0, None, &[], 1));
+        d.record(&rec(&http::Method::GET, 200, None, &[], 3));
+        d.record(&rec(&http::Method::GET, 200, None, &[], 30));
+        d.record(&rec(&ext, 503, None, &retried, 7));
+        d.record(&rec(&http::Method::POST, 0, Some("client_closed"), &[], 1));
+        d.record(&rec(&http::Method::PUT, 504, Some("timeout"), &[], 1));
+        d.record(&rec(&http::Method::PUT, 0, None, &[], 1));
         let server = d.server();
         let find = |method, status, error| {
             server
@@ -542,7 +515,7 @@ mod tests {
         let mut n = 0;
         for status in 100..1000u16 {
             for m in [http::Method::GET, http::Method::HEAD] {
-                d.record_plain(&rec(&m, status, None, &[], 1));
+                d.record(&rec(&m, status, None, &[], 1));
                 n += 1;
             }
         }
@@ -558,10 +531,10 @@ mod tests {
     fn sampled_requests_leave_exemplars_in_their_bucket() {
         let d = Durations::default();
         let mut r = rec(&http::Method::GET, 200, None, &[], 40);
-        d.record(&r, [3; 8]);
+        d.record(&r);
         r.sampled = true;
         r.trace_id = [9; 16];
-        d.record(&r, [3; 8]);
+        d.record(&r);
         let server = d.server();
         let ex = &server[0].1.exemplars;
         assert_eq!(ex.len(), 1);
@@ -578,7 +551,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..2_000u64 {
                         let status = 200 + ((t * 7 + i) % 50) as u16;
-                        d.record_plain(&rec(&http::Method::GET, status, None, &[], i % 20));
+                        d.record(&rec(&http::Method::GET, status, None, &[], i % 20));
                     }
                 })
             })

@@ -16,8 +16,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
     Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
 };
 
-use super::aggregate::{CellReading, Durations, ErrorType, Exemplar};
+use super::aggregate::{CellReading, Durations, ErrorType};
 use super::health::ExportHealth;
+use crate::telemetry::exemplar::Exemplar;
 use crate::telemetry::latency::SEMCONV_BOUNDS_S;
 use crate::telemetry::record::RequestRecord;
 use crate::telemetry::stats::LiveStats;
@@ -227,11 +228,10 @@ impl OtelMetrics {
         }
     }
 
-    /// Records one finished request whose SERVER span is `span_id` (the request path's only
-    /// call: a few atomic adds).
-    pub fn record(&self, rec: &RequestRecord<'_>, span_id: [u8; 8]) {
+    /// Records one finished request (the request path's only call: a few atomic adds).
+    pub fn record(&self, rec: &RequestRecord<'_>) {
         if let Some(m) = &self.inner {
-            m.durations.record(rec, span_id);
+            m.durations.record(rec);
         }
     }
 

@@ -34,7 +34,18 @@ async fn the_jaeger_api_returns_each_request_s_spans_with_their_attributes() {
     let first = fetch(http.get(proxy.url("/items/1"))).await;
     assert_eq!(first.status, 200, "{first:?}");
     let id = trace_id(&first);
-    let t = jaeger_trace(admin, &id, 3, None).await;
+    let mut t = jaeger_trace(admin, &id, 3, None).await;
+    // Round robin may have tried the refusing upstream first: then a fourth span (the retry
+    // on the origin) belongs to the trace, and it may arrive in a later export batch.
+    let origin_port = origin.addr().port().to_string();
+    let reached_origin = |t: &Value| {
+        span(t, "GET", "client")
+            .iter()
+            .any(|c| tag(c, "server.port").as_deref() == Some(origin_port.as_str()))
+    };
+    if !reached_origin(&t) {
+        t = jaeger_trace(admin, &id, 4, None).await;
+    }
     let server = span(&t, "GET", "server");
     assert_eq!(server.len(), 1, "{t}");
     assert_eq!(tag(server[0], "url.path").as_deref(), Some("/items/1"));
@@ -50,10 +61,7 @@ async fn the_jaeger_api_returns_each_request_s_spans_with_their_attributes() {
     assert_eq!(lookup.len(), 1, "{t}");
     let clients = span(&t, "GET", "client");
     assert!(!clients.is_empty(), "{t}");
-    assert_eq!(
-        tag(clients.last().unwrap(), "server.port").as_deref(),
-        Some(origin.addr().port().to_string().as_str())
-    );
+    assert!(reached_origin(&t), "{t}");
     assert_eq!(
         t["processes"].as_object().unwrap().values().next().unwrap()["serviceName"],
         "sightline"
