@@ -301,6 +301,14 @@ impl App {
         });
         let mut server = Server::new_with_opt_and_conf(opt, server_conf(&cfg));
         server.bootstrap();
+        let hits = cache.as_ref().map(|c| {
+            Arc::new(edge::hit::HitPath::new(
+                c.store,
+                telemetry.clone(),
+                cfg.proxy.server_names.clone(),
+                cfg.proxy.idle_timeout,
+            ))
+        });
         let proxy = Sightline::new(cfg.clone(), balancer, cache, telemetry.clone())
             .with_upstream_transport(transport.clone());
         let gate = Arc::new(
@@ -312,7 +320,7 @@ impl App {
             options.h2c = true;
             app.server_options = Some(options);
         }
-        let mut service = edge::service("sightline proxy", app, gate, &cfg.proxy);
+        let mut service = edge::service("sightline proxy", app, gate, &cfg.proxy, hits);
         for addr in &cfg.proxy.listen {
             service.add_tcp(&addr.to_string());
         }

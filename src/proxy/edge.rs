@@ -6,6 +6,7 @@
 
 pub mod gate;
 pub mod header;
+pub mod hit;
 pub mod limits;
 pub mod memory;
 
@@ -37,6 +38,8 @@ pub struct Edge<A> {
     limits: HeaderLimits,
     /// `proxy.h2c`: a cleartext connection may open with the HTTP/2 preface.
     h2c: bool,
+    /// Fresh cache hits answered without pingora (None with the cache off).
+    hits: Option<Arc<hit::HitPath>>,
 }
 
 impl<A> Edge<A> {
@@ -52,17 +55,31 @@ impl<A> Edge<A> {
                 max_bytes: cfg.max_request_header_bytes.get(),
             },
             h2c: cfg.h2c,
+            hits: None,
         }
+    }
+
+    /// Answers fresh plain cache hits through `hits` before pingora sees them.
+    pub fn with_hits(mut self, hits: Option<Arc<hit::HitPath>>) -> Self {
+        self.hits = hits;
+        self
     }
 }
 
 /// A pingora service running `app` behind the edge; add listeners with `add_tcp` /
 /// `add_tls_with_settings` on the result (all of them pass through the gate).
-pub fn service<A>(name: &str, app: A, gate: Arc<Gate>, cfg: &ProxyConfig) -> Service<Edge<A>>
+pub fn service<A>(
+    name: &str,
+    app: A,
+    gate: Arc<Gate>,
+    cfg: &ProxyConfig,
+    hits: Option<Arc<hit::HitPath>>,
+) -> Service<Edge<A>>
 where
     A: HttpServerApp + Send + Sync + 'static,
 {
-    let mut service = Service::new(name.to_string(), Edge::new(app, gate.clone(), cfg));
+    let edge = Edge::new(app, gate.clone(), cfg).with_hits(hits);
+    let mut service = Service::new(name.to_string(), edge);
     service.set_connection_filter(gate);
     service
 }
@@ -79,6 +96,7 @@ where
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let mut watch = shutdown.clone();
+        let conn = hit::Conn::of(&stream);
         let mut settings: Option<HttpPersistentSettings> = None;
         let mut wait = Wait::Header(Instant::now() + self.header_timeout);
         loop {
@@ -107,6 +125,17 @@ where
                 Head::Closed | Head::Shed | Head::Shutdown => return None,
             };
             adm.header_done();
+            if let Some(hits) = &self.hits {
+                let closing = *shutdown.borrow() || super::drain::handing_over();
+                match hits.serve(&mut stream, &bytes, &conn, closing).await {
+                    hit::Served::KeepAlive => {
+                        wait = Wait::Idle(Instant::now() + self.idle_timeout);
+                        continue;
+                    }
+                    hit::Served::Close => return None,
+                    hit::Served::No => {}
+                }
+            }
             let mut session = ServerSession::new_http1(stream);
             match settings.take() {
                 Some(s) => s.apply_to_session(&mut session),

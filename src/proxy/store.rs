@@ -87,6 +87,9 @@ impl StoredMeta {
 struct Entry {
     meta: StoredMeta,
     body: Bytes,
+    /// The status line and fields as the edge writes them for a fresh hit (see
+    /// [`super::stored::hit_head`]); None for a `Vary` variant, which only pingora serves.
+    hit_head: Option<Bytes>,
     primary: HashBinary,
     /// Hash of the path without its query, so a purge of `/x` also finds `/x?y=1`.
     path: u64,
@@ -114,7 +117,28 @@ fn target_hash(target: &[u8]) -> u64 {
 }
 
 fn weigh(meta: &StoredMeta, body_len: usize) -> u32 {
-    (meta.header_bytes() + body_len + ENTRY_OVERHEAD).min(u32::MAX as usize) as u32
+    // The hit head repeats the header's bytes.
+    (2 * meta.header_bytes() + body_len + ENTRY_OVERHEAD).min(u32::MAX as usize) as u32
+}
+
+fn hit_head_of(meta: &StoredMeta) -> Option<Bytes> {
+    meta.variance
+        .is_none()
+        .then(|| super::stored::hit_head(&meta.header))
+}
+
+/// A fresh stored response, ready for the edge to write without pingora (see
+/// [`MokaStore::fresh_hit`]).
+#[derive(Debug, Clone)]
+pub struct FreshHit {
+    /// Status line and stored fields, each line ending in CRLF (no blank line yet).
+    pub head: Bytes,
+    /// The stored body.
+    pub body: Bytes,
+    /// The current age in whole seconds (RFC 9111 §4.2.3), for `Age`.
+    pub age_s: u64,
+    /// The stored status code.
+    pub status: u16,
 }
 
 /// The moka-backed [`Storage`] for pingora-cache.
@@ -236,6 +260,24 @@ impl MokaStore {
         removed
     }
 
+    /// The entry for cache key bytes `key` when it can be served as it is at `now`: stored
+    /// without `Vary`, not invalidated, and fresh (the same test pingora-cache applies). Anything
+    /// else — stale, variant, absent — is left to pingora's cache phases.
+    pub fn fresh_hit(&self, key: &[u8], now: SystemTime) -> Option<FreshHit> {
+        let entry = self.entries.get(&primary_of(key))?;
+        let head = entry.hit_head.clone()?;
+        if entry.meta.fresh_until < now || self.is_invalidated(&entry) {
+            return None;
+        }
+        let epoch = entry.meta.epoch_override.unwrap_or(entry.meta.updated);
+        Some(FreshHit {
+            head,
+            body: entry.body.clone(),
+            age_s: now.duration_since(epoch).unwrap_or_default().as_secs(),
+            status: entry.meta.header.status.as_u16(),
+        })
+    }
+
     fn is_invalidated(&self, entry: &Entry) -> bool {
         self.any_invalidated.load(Relaxed)
             && self
@@ -333,11 +375,13 @@ impl HandleMiss for Miss {
         super::stored::complete_length(&mut meta.header, body.len());
         let weight = weigh(&meta, body.len());
         let size = weight as usize;
+        let hit_head = hit_head_of(&meta);
         self.store.insert(
             self.key,
             Entry {
                 meta,
                 body,
+                hit_head,
                 primary: self.primary,
                 path: self.path,
                 target: self.target,
@@ -413,11 +457,13 @@ impl Storage for MokaStore {
         };
         let meta = StoredMeta::from_meta(meta);
         let weight = weigh(&meta, old.body.len());
+        let hit_head = hit_head_of(&meta);
         self.insert(
             hash,
             Entry {
                 meta,
                 body: old.body.clone(),
+                hit_head,
                 primary: old.primary,
                 path: old.path,
                 target: old.target,

@@ -63,6 +63,33 @@ pub fn complete_length(stored: &mut ResponseHeader, body_len: usize) {
     }
 }
 
+/// The status line and fields of a stored response as a fresh hit sends them (RFC 9111 §4):
+/// the stored fields as received (their case kept, hop-by-hop fields and `Age` were removed
+/// before storing, `Date` is the origin's), without the targeted cache fields (RFC 9213), which
+/// are never forwarded. Each line ends in CRLF; the caller adds `Age`, its own fields and the
+/// blank line.
+pub fn hit_head(stored: &ResponseHeader) -> bytes::Bytes {
+    use super::directives::{CDN_CACHE_CONTROL, SIGHTLINE_CACHE_CONTROL};
+    let mut buf = bytes::BytesMut::with_capacity(256);
+    let status = stored.status;
+    buf.extend_from_slice(b"HTTP/1.1 ");
+    buf.extend_from_slice(status.as_str().as_bytes());
+    buf.extend_from_slice(b" ");
+    buf.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    buf.extend_from_slice(b"\r\n");
+    let targeted = stored.headers.contains_key(&SIGHTLINE_CACHE_CONTROL)
+        || stored.headers.contains_key(&CDN_CACHE_CONTROL);
+    if targeted {
+        let mut copy = stored.clone();
+        copy.remove_header(&SIGHTLINE_CACHE_CONTROL);
+        copy.remove_header(&CDN_CACHE_CONTROL);
+        copy.header_to_h1_wire(&mut buf);
+    } else {
+        stored.header_to_h1_wire(&mut buf);
+    }
+    buf.freeze()
+}
+
 /// Fields a 304 never replaces in the stored header: they describe the stored body's framing
 /// (`Content-Length`, `Content-Range`), were removed as hop-by-hop, or would change which
 /// variant the entry is (`Vary`: pingora keeps the stored variance over a 304).

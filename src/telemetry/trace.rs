@@ -138,10 +138,21 @@ impl RequestTracer {
     pub fn start(&self, req: &RequestHeader) -> TraceState {
         let mut values = req.headers.get_all("traceparent").iter();
         // Two `traceparent` headers are invalid: start a new trace, as the spec asks.
-        let parent = match (values.next(), values.next()) {
-            (Some(v), None) => w3c::parse_traceparent(v.as_bytes()),
+        let traceparent = match (values.next(), values.next()) {
+            (Some(v), None) => Some(v.as_bytes()),
             _ => None,
         };
+        self.start_with(traceparent, || req.headers.get("tracestate").cloned())
+    }
+
+    /// [`RequestTracer::start`] from the raw fields: the request's `traceparent` when it sent
+    /// exactly one, and its `tracestate` (asked for only when the trace is continued).
+    pub fn start_with(
+        &self,
+        traceparent: Option<&[u8]>,
+        tracestate: impl FnOnce() -> Option<HeaderValue>,
+    ) -> TraceState {
+        let parent = traceparent.and_then(w3c::parse_traceparent);
         let span_id = random_id();
         match parent {
             Some(p) => TraceState {
@@ -150,7 +161,7 @@ impl RequestTracer {
                 parent_span_id: Some(p.parent_id),
                 // Parent-based: a continued trace keeps the caller's decision.
                 sampled: self.recorder.is_some() && p.flags & FLAG_SAMPLED != 0,
-                tracestate: req.headers.get("tracestate").cloned(),
+                tracestate: tracestate(),
                 remote_flags: p.flags,
             },
             None => {

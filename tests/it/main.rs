@@ -10,6 +10,7 @@ mod admin_figures;
 mod alerts;
 mod balancing;
 mod cache;
+mod cache_fast_hit;
 mod cache_load;
 mod cache_rfc_age;
 mod cache_rfc_expires;
