@@ -21,6 +21,8 @@ pub struct CacheParts {
     pub store: &'static store::MokaStore,
     pub(super) lock: &'static CacheKeyLockImpl,
     pub(super) predictor: &'static Predictor<32>,
+    /// URLs lately answered uncacheable: their requests skip pingora-cache (see `predict`).
+    pub(super) uncacheable: &'static super::predict::RecentlyUncacheable,
     pub(super) max_object_size: usize,
 }
 
@@ -33,6 +35,7 @@ impl CacheParts {
             lock: Box::leak(CacheLock::new_boxed(Duration::from_secs(3))),
             // Remembers uncacheable URLs so they skip the lookup and the lock next time.
             predictor: Box::leak(Box::new(Predictor::new(1024, None))),
+            uncacheable: Box::leak(Box::default()),
             max_object_size: max_object_size.min(usize::MAX as u64) as usize,
         }
     }
@@ -43,6 +46,7 @@ impl CacheParts {
             store: self.store,
             lock: self.lock,
             predictor: self.predictor,
+            uncacheable: self.uncacheable,
             max_object_size: self.max_object_size,
         }
     }

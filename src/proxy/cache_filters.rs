@@ -15,7 +15,7 @@ use std::time::{Instant, SystemTime};
 
 use http::header::AGE;
 use http::StatusCode;
-use pingora_cache::{CachePhase, RespCacheable};
+use pingora_cache::{CachePhase, NoCacheReason, RespCacheable};
 use pingora_error::{Error, ErrorSource, ErrorType};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
@@ -58,10 +58,28 @@ pub(super) fn upstream_response(
 /// its own merge of the 304 into the stored header, which drops most of the 304's fields;
 /// sightline applies the whole 304 (RFC 9111 §3.2) so the updated entry is what is stored.
 pub(super) fn response_cacheable(
+    cache: Option<&CacheParts>,
     session: &Session,
     resp: &ResponseHeader,
     ctx: &RequestCtx,
 ) -> RespCacheable {
+    let verdict = storable(session, resp, ctx);
+    if let (Some(cache), Some(hash)) = (cache, ctx.key_hash) {
+        match &verdict {
+            // The origin's own say (not this request's): later requests can skip the cache.
+            RespCacheable::Uncacheable(
+                NoCacheReason::OriginNotCache | NoCacheReason::Custom("set-cookie" | "vary-star"),
+            ) if session.req_header().method == http::Method::GET => {
+                cache.uncacheable.mark(hash);
+            }
+            RespCacheable::Cacheable(_) => cache.uncacheable.unmark(hash),
+            RespCacheable::Uncacheable(_) => {}
+        }
+    }
+    verdict
+}
+
+fn storable(session: &Session, resp: &ResponseHeader, ctx: &RequestCtx) -> RespCacheable {
     let now = Instant::now();
     let delay = ctx
         .attempts

@@ -65,6 +65,8 @@ pub struct RequestCtx {
     pub outlier_recorded: bool,
     /// Refused by framing or `server_names` (counted; pingora must not log it at ERROR).
     pub rejected: bool,
+    /// [`crate::proxy::policy::key_hash`] of the request's cache key, once computed.
+    pub key_hash: Option<u64>,
 }
 
 impl RequestCtx {
@@ -92,6 +94,7 @@ impl RequestCtx {
             header_bytes: 0,
             outlier_recorded: false,
             rejected: false,
+            key_hash: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod freshness;
 pub mod headers;
 pub mod invalidate;
 pub mod policy;
+pub mod predict;
 mod sf;
 pub mod store;
 pub mod stored;
@@ -211,11 +212,23 @@ impl ProxyHttp for Sightline {
         Ok(())
     }
 
-    fn request_cache_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<()> {
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
         let Some(cache) = &self.cache else {
             return Ok(());
         };
         if !policy::request_cacheable(session.req_header()) {
+            return Ok(());
+        }
+        let req = session.req_header();
+        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        let hash = policy::key_hash(
+            headers::scheme_of(session),
+            policy::request_authority(req),
+            target,
+        );
+        ctx.key_hash = Some(hash);
+        if cache.uncacheable.is_uncacheable(hash) {
+            // Answered uncacheable moments ago: no key, lookup, lock or freshness work.
             return Ok(());
         }
         // A HEAD miss never writes a body, so as a lock holder it would leave GETs waiting for
@@ -289,7 +302,12 @@ impl ProxyHttp for Sightline {
         resp: &ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<RespCacheable> {
-        Ok(cache_filters::response_cacheable(session, resp, ctx))
+        Ok(cache_filters::response_cacheable(
+            self.cache.as_ref(),
+            session,
+            resp,
+            ctx,
+        ))
     }
 
     fn should_serve_stale(

@@ -62,15 +62,18 @@ pub fn request_authority(req: &RequestHeader) -> &str {
 /// An authority as the cache key and `server_names` compare it: lower-cased, userinfo
 /// dropped, the scheme's default port (or an empty port) removed.
 pub fn normalise_authority(scheme: &str, authority: &str) -> String {
+    authority_part(scheme, authority).to_ascii_lowercase()
+}
+
+/// [`normalise_authority`] before lower-casing: a slice of `authority`.
+fn authority_part<'a>(scheme: &str, authority: &'a str) -> &'a str {
     let a = authority.rsplit('@').next().unwrap_or("").trim();
-    let mut a = a.to_ascii_lowercase();
     let default = if scheme == "https" { ":443" } else { ":80" };
-    if a.ends_with(default) {
-        a.truncate(a.len() - default.len());
-    } else if a.ends_with(':') {
-        a.pop();
+    if a.len() >= default.len() && a[a.len() - default.len()..].eq_ignore_ascii_case(default) {
+        &a[..a.len() - default.len()]
+    } else {
+        a.strip_suffix(':').unwrap_or(a)
     }
-    a
 }
 
 /// The host part of a normalised authority (no port, IPv6 brackets kept).
@@ -87,37 +90,78 @@ pub fn host_of(authority: &str) -> &str {
 /// A `/` in `authority` is escaped, so the key's target part always starts at its first `/`
 /// after `://` and different (authority, target) pairs never share a key.
 pub fn cache_key_for(scheme: &str, authority: &str, target: &str) -> Vec<u8> {
-    let auth = normalise_authority(scheme, authority);
+    let mut key = Vec::with_capacity(scheme.len() + authority.len() + target.len() + 8);
+    key_bytes(scheme, authority, target, |b| key.extend_from_slice(b));
+    key
+}
+
+/// Hands the bytes of [`cache_key_for`]'s key to `out` in order, without building it.
+fn key_bytes(scheme: &str, authority: &str, target: &str, mut out: impl FnMut(&[u8])) {
+    let auth = authority_part(scheme, authority);
     let target = if target.is_empty() { "/" } else { target };
-    let mut key = Vec::with_capacity(scheme.len() + 3 + auth.len() + target.len() + 2);
-    key.extend_from_slice(scheme.as_bytes());
-    key.extend_from_slice(b"://");
+    out(scheme.as_bytes());
+    out(b"://");
     for b in auth.bytes() {
         match b {
-            b'/' => key.extend_from_slice(b"%2F"),
-            b'%' => key.extend_from_slice(b"%25"),
-            _ => key.push(b),
+            b'/' => out(b"%2F"),
+            b'%' => out(b"%25"),
+            _ => out(&[b.to_ascii_lowercase()]),
         }
     }
     if !target.starts_with('/') {
-        key.push(b'/');
+        out(b"/");
     }
     let t = target.as_bytes();
+    let mut run = 0;
     let mut i = 0;
     while i < t.len() {
-        key.push(t[i]);
         if t[i] == b'%'
             && i + 2 < t.len()
             && t[i + 1].is_ascii_hexdigit()
             && t[i + 2].is_ascii_hexdigit()
         {
-            key.push(t[i + 1].to_ascii_uppercase());
-            key.push(t[i + 2].to_ascii_uppercase());
-            i += 2;
+            out(&t[run..=i]);
+            out(&[t[i + 1].to_ascii_uppercase(), t[i + 2].to_ascii_uppercase()]);
+            i += 3;
+            run = i;
+        } else {
+            i += 1;
         }
-        i += 1;
     }
-    key
+    out(&t[run..]);
+}
+
+/// A cheap 64-bit hash of a cache key's bytes (not the store's key hash): what the edge's
+/// "may be stored" filter and the uncacheable predictor index by. Equal to
+/// [`key_hash_of`]`(&cache_key_for(scheme, authority, target))`, computed without building it.
+pub fn key_hash(scheme: &str, authority: &str, target: &str) -> u64 {
+    let mut h = KeyHasher::default();
+    key_bytes(scheme, authority, target, |b| h.write(b));
+    h.0
+}
+
+/// [`key_hash`] of key bytes made by [`cache_key_for`].
+pub fn key_hash_of(key: &[u8]) -> u64 {
+    let mut h = KeyHasher::default();
+    h.write(key);
+    h.0
+}
+
+/// FNV-1a over bytes: the same value however the key is split into slices.
+struct KeyHasher(u64);
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        KeyHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 /// The cache key of `req` received over `scheme` ([`cache_key_for`] of its authority and
@@ -352,6 +396,31 @@ mod tests {
         };
         assert!(meta.headers().get("x-user").is_none());
         assert_eq!(meta.headers()["x-other"], "kept");
+    }
+
+    #[test]
+    fn the_streamed_key_hash_is_the_hash_of_the_built_key() {
+        let cases = [
+            ("http", "A.Example:80", "/x?y=%2f%zz%"),
+            ("https", "user@b.example:443", ""),
+            ("https", "b.example:8443", "no-slash"),
+            ("http", "c.example:", "/%41%4a/%"),
+            ("http", "[::1]:80", "/a%2"),
+            ("http", "a/b%c", "/"),
+        ];
+        for (scheme, auth, target) in cases {
+            let key = cache_key_for(scheme, auth, target);
+            assert_eq!(
+                key_hash(scheme, auth, target),
+                key_hash_of(&key),
+                "{}",
+                String::from_utf8_lossy(&key)
+            );
+        }
+        assert_ne!(
+            key_hash("http", "a.example", "/x"),
+            key_hash("http", "a.example", "/y")
+        );
     }
 
     #[test]

@@ -150,6 +150,8 @@ pub struct MokaStore {
     any_invalidated: AtomicBool,
     held: Arc<AtomicU64>,
     max_size: u64,
+    /// Key hashes ([`policy::key_hash`]) of everything ever stored since the last purge.
+    stored: super::predict::MaybeStored,
 }
 
 impl std::fmt::Debug for MokaStore {
@@ -182,6 +184,7 @@ impl MokaStore {
             any_invalidated: AtomicBool::new(false),
             held,
             max_size,
+            stored: super::predict::MaybeStored::default(),
         }
     }
 
@@ -226,7 +229,14 @@ impl MokaStore {
         let n = self.entry_count() as usize;
         self.entries.invalidate_all();
         self.entries.run_pending_tasks();
+        self.stored.clear();
         n
+    }
+
+    /// Whether an entry for a key with this [`policy::key_hash`] may be stored (false:
+    /// certainly not, so a lookup would miss).
+    pub fn may_hold(&self, key_hash: u64) -> bool {
+        self.stored.may_contain(key_hash)
     }
 
     /// Purges a request target under every host and scheme: with a query, that exact target;
@@ -420,6 +430,7 @@ impl Storage for MokaStore {
         meta: &CacheMeta,
         _trace: &SpanHandle,
     ) -> Result<MissHandler> {
+        self.stored.insert(policy::key_hash_of(key.primary_key()));
         Ok(Box::new(Miss {
             store: self,
             key: key.combined_bin(),

@@ -96,6 +96,27 @@ fn disqualifies(name: &str, value: &[u8]) -> bool {
         || (name.eq_ignore_ascii_case("connection") && !value.eq_ignore_ascii_case(b"keep-alive"))
 }
 
+/// A first look at `head` without parsing it: the target and `Host` of a `GET`, enough to
+/// ask whether the key may be stored at all (most requests a proxy sees are not).
+fn glance(head: &[u8]) -> Option<(&str, &str)> {
+    let line_end = head.iter().position(|&b| b == b'\n')?;
+    let line = head[..line_end].strip_prefix(b"GET ")?;
+    let target = &line[..line.iter().position(|&b| b == b' ')?];
+    let mut rest = &head[line_end + 1..];
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        let field = &rest[..end];
+        if field.len() > 5 && field[..5].eq_ignore_ascii_case(b"host:") {
+            let host = field[5..].trim_ascii();
+            return Some((
+                std::str::from_utf8(target).ok()?,
+                std::str::from_utf8(host).ok()?,
+            ));
+        }
+        rest = &rest[end + 1..];
+    }
+    None
+}
+
 /// The plain `GET` in `head`, or None when pingora must handle it.
 fn plain(head: &[u8]) -> Option<Plain<'_>> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
@@ -178,6 +199,13 @@ impl HitPath {
         closing: bool,
     ) -> Served {
         let start = Instant::now();
+        let stored = glance(head).is_some_and(|(target, host)| {
+            self.store
+                .may_hold(policy::key_hash(conn.scheme, host, target))
+        });
+        if !stored {
+            return Served::No;
+        }
         let start_time = SystemTime::now();
         let Some(req) = plain(head) else {
             return Served::No;
@@ -367,6 +395,14 @@ mod tests {
         let mut pipelined = head(&base);
         pipelined.extend_from_slice(b"GET /next HTTP/1.1\r\n");
         assert!(plain(&pipelined).is_none());
+    }
+
+    #[test]
+    fn a_glance_finds_the_target_and_host_of_a_get() {
+        let h = head(&["GET /a?b HTTP/1.1", "Accept: */*", "HOST:  a.example:80 "]);
+        assert_eq!(glance(&h), Some(("/a?b", "a.example:80")));
+        assert_eq!(glance(&head(&["POST /a HTTP/1.1", "Host: a"])), None);
+        assert_eq!(glance(&head(&["GET /a HTTP/1.1", "X-Host: a"])), None);
     }
 
     #[test]
