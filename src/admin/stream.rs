@@ -138,7 +138,16 @@ impl StreamHub {
                 let _ = tokio::time::timeout(ALERT_WAIT, evaluated).await;
                 let snap = MetricsSnapshot::with_alerts(snap, &state.alerts.published().active);
                 let summary = Summary::new(MetricsSnapshot::clone(&snap), &state.links);
-                let (requests, next) = state.observatory.stats().recent_since(cursor);
+                let listening = hub.tx.receiver_count() > 0;
+                // With nobody listening the tail is skipped, not copied out of the ring.
+                let (requests, next) = if listening {
+                    state.observatory.stats().recent_since(cursor)
+                } else {
+                    (
+                        Vec::new(),
+                        state.observatory.stats().recent_since(u64::MAX).1,
+                    )
+                };
                 let lapped = next
                     .saturating_sub(cursor)
                     .saturating_sub(requests.len() as u64);
@@ -151,7 +160,7 @@ impl StreamHub {
                 if let Some(m) = &minute {
                     last_minute = m.unix_ms;
                 }
-                if hub.tx.receiver_count() > 0 {
+                if listening {
                     let linked = requests.into_iter().map(|r| state.links.link(r)).collect();
                     let (requests, skipped) = cap_requests(linked);
                     let point = state.observatory.last_second();

@@ -36,7 +36,7 @@ pub(super) fn upstream_response(
     if resp.status.is_informational() && resp.status != StatusCode::SWITCHING_PROTOCOLS {
         return;
     }
-    stored::strip_hop_by_hop(resp);
+    ctx.targeted = stored::strip_hop_by_hop(resp);
     stored::ensure_date(resp);
     let Some(cache) = cache else {
         return;
@@ -103,10 +103,15 @@ fn storable(session: &Session, resp: &ResponseHeader, ctx: &RequestCtx) -> RespC
 
 /// `response_filter`, cache part: what the client sees of a response the cache touched.
 pub(super) fn downstream(session: &mut Session, resp: &mut ResponseHeader, ctx: &RequestCtx) {
-    strip_targeted(resp);
     if ctx.cache_trail != CacheTrail::LookedUp {
+        // Straight from the upstream: `upstream_response` saw whether it has targeted fields.
+        if ctx.targeted {
+            strip_targeted(resp);
+        }
         return;
     }
+    // From the cache, or stored on its way: stored headers keep their targeted fields.
+    strip_targeted(resp);
     match session.cache.phase() {
         CachePhase::Revalidated => {
             // pingora writes no Age after a revalidation; the entry's age restarted at the 304's.

@@ -67,6 +67,8 @@ pub struct RequestCtx {
     pub rejected: bool,
     /// [`crate::proxy::policy::key_hash`] of the request's cache key, once computed.
     pub key_hash: Option<u64>,
+    /// The upstream response carries targeted cache fields (RFC 9213) to strip downstream.
+    pub targeted: bool,
 }
 
 impl RequestCtx {
@@ -95,6 +97,7 @@ impl RequestCtx {
             outlier_recorded: false,
             rejected: false,
             key_hash: None,
+            targeted: false,
         }
     }
 

@@ -20,20 +20,29 @@ pub fn check(req: &RequestHeader, raw: Option<&[u8]>, scheme: &str) -> Result<()
     if req.version == Version::HTTP_09 {
         return Err(Reason::Http09);
     }
-    for v in req.headers.values() {
-        if v.as_bytes().iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+    // One pass over the fields: the values' bytes, and how many of the framing fields there are.
+    let (mut te_count, mut cl_count, mut host_count) = (0, 0, 0);
+    let mut first_cl = None;
+    for (name, v) in req.headers.iter() {
+        if memchr::memchr3(0, b'\r', b'\n', v.as_bytes()).is_some() {
             return Err(Reason::BadHeaderValue);
         }
+        if name == TRANSFER_ENCODING {
+            te_count += 1;
+        } else if name == CONTENT_LENGTH {
+            cl_count += 1;
+            first_cl.get_or_insert(v);
+        } else if name == HOST {
+            host_count += 1;
+        }
     }
-    let te = req.headers.get_all(TRANSFER_ENCODING);
-    let has_te = te.iter().next().is_some();
-    let mut cl = req.headers.get_all(CONTENT_LENGTH).iter();
-    if let Some(first) = cl.next() {
+    let has_te = te_count > 0;
+    if let Some(first) = first_cl {
         if has_te {
             return Err(Reason::ClAndTe);
         }
         let digits = first.as_bytes();
-        if cl.next().is_some() || digits.is_empty() || digits.len() > 19 {
+        if cl_count > 1 || digits.is_empty() || digits.len() > 19 {
             return Err(Reason::BadContentLength);
         }
         if !digits.iter().all(u8::is_ascii_digit) {
@@ -47,7 +56,9 @@ pub fn check(req: &RequestHeader, raw: Option<&[u8]>, scheme: &str) -> Result<()
         if req.version == Version::HTTP_10 {
             return Err(Reason::BadTransferEncoding);
         }
-        let mut codings = te
+        let mut codings = req
+            .headers
+            .get_all(TRANSFER_ENCODING)
             .iter()
             .flat_map(|v| v.as_bytes().split(|&b| b == b','))
             .map(|c| c.trim_ascii())
@@ -66,11 +77,10 @@ pub fn check(req: &RequestHeader, raw: Option<&[u8]>, scheme: &str) -> Result<()
             return Err(Reason::BadTransferEncoding);
         }
     }
-    let mut hosts = req.headers.get_all(HOST).iter();
-    let host = hosts.next();
-    if hosts.next().is_some() {
+    if host_count > 1 {
         return Err(Reason::BadHost);
     }
+    let host = (host_count == 1).then(|| req.headers.get(HOST)).flatten();
     let host = match host {
         Some(h) => {
             let h = h.to_str().map_err(|_| Reason::BadHost)?;

@@ -101,13 +101,28 @@ fn key_bytes(scheme: &str, authority: &str, target: &str, mut out: impl FnMut(&[
     let target = if target.is_empty() { "/" } else { target };
     out(scheme.as_bytes());
     out(b"://");
+    // Lower-cased through a small buffer, handed over in pieces rather than byte by byte.
+    let mut buf = [0u8; 64];
+    let mut n = 0;
     for b in auth.bytes() {
-        match b {
-            b'/' => out(b"%2F"),
-            b'%' => out(b"%25"),
-            _ => out(&[b.to_ascii_lowercase()]),
-        }
+        let piece: &[u8] = match b {
+            b'/' => b"%2F",
+            b'%' => b"%25",
+            _ => {
+                buf[n] = b.to_ascii_lowercase();
+                n += 1;
+                if n == buf.len() {
+                    out(&buf);
+                    n = 0;
+                }
+                continue;
+            }
+        };
+        out(&buf[..n]);
+        n = 0;
+        out(piece);
     }
+    out(&buf[..n]);
     if !target.starts_with('/') {
         out(b"/");
     }
@@ -417,6 +432,11 @@ mod tests {
                 String::from_utf8_lossy(&key)
             );
         }
+        let long = format!("{}.Example:8080", "Sub/Domain%".repeat(12));
+        assert_eq!(
+            key_hash("http", &long, "/x"),
+            key_hash_of(&cache_key_for("http", &long, "/x"))
+        );
         assert_ne!(
             key_hash("http", "a.example", "/x"),
             key_hash("http", "a.example", "/y")

@@ -17,28 +17,51 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 
 /// Removes the fields named in `Connection` and the standard hop-by-hop fields, so they are
 /// neither stored nor forwarded. A 101 keeps them: its `Upgrade`/`Connection` are the answer.
-pub fn strip_hop_by_hop(resp: &mut ResponseHeader) {
+/// Returns whether the response carries a targeted cache field (RFC 9213), which only this
+/// cache may read and must not forward.
+pub fn strip_hop_by_hop(resp: &mut ResponseHeader) -> bool {
     if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
-        return;
+        return false;
     }
-    if resp.headers.contains_key(header::CONNECTION) {
-        let listed: Vec<HeaderName> = resp
+    // One pass over the names (most responses carry at most `Connection: keep-alive`); the
+    // map is only touched again for what is there.
+    let mut found = [false; 6];
+    let mut targeted = false;
+    let mut listed = false;
+    for name in resp.headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            found[i] = true;
+        } else if name == super::directives::CDN_CACHE_CONTROL
+            || name == super::directives::SIGHTLINE_CACHE_CONTROL
+        {
+            targeted = true;
+        }
+    }
+    if found[0] {
+        // `keep-alive` and `close` are connection options, not field names to remove.
+        listed = resp.headers.get_all(header::CONNECTION).iter().any(|v| {
+            !v.as_bytes().eq_ignore_ascii_case(b"keep-alive")
+                && !v.as_bytes().eq_ignore_ascii_case(b"close")
+        });
+    }
+    if listed {
+        let names: Vec<HeaderName> = resp
             .headers
             .get_all(header::CONNECTION)
             .iter()
             .flat_map(|v| v.as_bytes().split(|&b| b == b','))
             .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok())
             .collect();
-        for name in &listed {
+        for name in &names {
             resp.remove_header(name);
         }
     }
-    for name in &HOP_BY_HOP {
-        // A lookup first: pingora's remove also updates its header-case map.
-        if resp.headers.contains_key(name) {
+    for (name, present) in HOP_BY_HOP.iter().zip(found) {
+        if present {
             resp.remove_header(name);
         }
     }
+    targeted
 }
 
 /// A recipient with a clock appends `Date` to a response that lacks one before caching or
@@ -132,6 +155,27 @@ mod tests {
             r.append_header(k.to_string(), *v).unwrap();
         }
         r
+    }
+
+    #[test]
+    fn keep_alive_alone_is_removed_and_targeted_fields_are_reported() {
+        let mut r = resp(
+            200,
+            &[
+                ("connection", "keep-alive"),
+                ("keep-alive", "timeout=5"),
+                ("x-kept", "1"),
+            ],
+        );
+        assert!(!strip_hop_by_hop(&mut r));
+        let names: Vec<&str> = r.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-kept"]);
+        let mut r = resp(200, &[("cdn-cache-control", "max-age=5")]);
+        assert!(strip_hop_by_hop(&mut r));
+        assert!(
+            r.headers.contains_key("cdn-cache-control"),
+            "read later, stripped downstream"
+        );
     }
 
     #[test]

@@ -99,12 +99,12 @@ fn disqualifies(name: &str, value: &[u8]) -> bool {
 /// A first look at `head` without parsing it: the target and `Host` of a `GET`, enough to
 /// ask whether the key may be stored at all (most requests a proxy sees are not).
 fn glance(head: &[u8]) -> Option<(&str, &str)> {
-    let line_end = head.iter().position(|&b| b == b'\n')?;
+    let line_end = memchr::memchr(b'\n', head)?;
     let line = head[..line_end].strip_prefix(b"GET ")?;
-    let target = &line[..line.iter().position(|&b| b == b' ')?];
-    let mut rest = &head[line_end + 1..];
-    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-        let field = &rest[..end];
+    let target = &line[..memchr::memchr(b' ', line)?];
+    let mut at = line_end + 1;
+    while let Some(end) = memchr::memchr(b'\n', &head[at..]) {
+        let field = &head[at..at + end];
         if field.len() > 5 && field[..5].eq_ignore_ascii_case(b"host:") {
             let host = field[5..].trim_ascii();
             return Some((
@@ -112,7 +112,7 @@ fn glance(head: &[u8]) -> Option<(&str, &str)> {
                 std::str::from_utf8(host).ok()?,
             ));
         }
-        rest = &rest[end + 1..];
+        at += end + 1;
     }
     None
 }
