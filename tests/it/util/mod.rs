@@ -128,7 +128,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let mut command = std::process::Command::new(SIGHTLINE_BIN);
+    // SIGHTLINE_TEST_BIN runs the measurements (ignored tests) against another build, e.g.
+    // target/release/sightline.
+    let bin = std::env::var_os("SIGHTLINE_TEST_BIN").unwrap_or_else(|| SIGHTLINE_BIN.into());
+    let mut command = std::process::Command::new(bin);
     command.args(args);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("OTEL_") {
