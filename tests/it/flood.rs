@@ -282,9 +282,16 @@ async fn run(flood: Flood) {
         health_lat.len(),
         failures.len(),
     );
+    let alerts: Vec<String> = proxy
+        .stdout_text()
+        .lines()
+        .chain(proxy.stderr_text().lines())
+        .filter(|l| l.contains("FIRING"))
+        .map(str::to_owned)
+        .collect();
     assert!(
         failures.is_empty(),
-        "failures during the flood: {failures:?}"
+        "failures during the flood: {failures:?}; alerts: {alerts:#?}"
     );
     assert!(
         tally.connected.load(Relaxed) >= wanted,
