@@ -1,10 +1,8 @@
-//! OTLP exporters for both transports, and the metric exporter wrapper that counts failures and
-//! runs each export on the telemetry runtime with a deadline.
+//! The OTLP metric exporter for both transports, and its wrapper that counts failures and runs
+//! each export on the telemetry runtime with a deadline. (Spans have their own transport:
+//! [`super::transport`].)
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use opentelemetry_otlp::{
@@ -17,7 +15,6 @@ use opentelemetry_sdk::metrics::Temporality;
 use tokio::runtime::Handle;
 
 use super::health::{ExportHealth, Signal};
-use super::queue::ExportMode;
 use super::TelemetryError;
 use crate::config::{OtlpProtocol, TelemetryConfig};
 
@@ -30,33 +27,6 @@ fn retry_policy() -> RetryPolicy {
 /// `base` + `/v1/{signal}`: the HTTP exporter uses a programmatic endpoint verbatim.
 fn http_url(base: &str, signal: &str) -> String {
     format!("{}/v1/{signal}", base.trim_end_matches('/'))
-}
-
-/// The OTLP span exporter for `cfg.protocol`. A tonic exporter must be built inside the runtime
-/// that will drive its connection (call this within `Handle::enter`).
-pub(crate) fn span_exporter(
-    cfg: &TelemetryConfig,
-    timeout: Duration,
-) -> Result<(opentelemetry_otlp::SpanExporter, ExportMode), TelemetryError> {
-    let b = opentelemetry_otlp::SpanExporter::builder();
-    let built = match cfg.protocol {
-        OtlpProtocol::Grpc => b
-            .with_tonic()
-            .with_endpoint(cfg.otlp_endpoint.clone())
-            .with_timeout(timeout)
-            .with_retry_policy(retry_policy())
-            .build()
-            .map(|e| (e, ExportMode::Async)),
-        OtlpProtocol::HttpProtobuf => b
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(http_url(&cfg.otlp_endpoint, "traces"))
-            .with_timeout(timeout)
-            .with_retry_policy(retry_policy())
-            .build()
-            .map(|e| (e, ExportMode::Blocking)),
-    };
-    built.map_err(|e| TelemetryError::Exporter(e.to_string()))
 }
 
 /// The OTLP metric exporter for `cfg.protocol` (cumulative temporality, as Prometheus wants).
@@ -81,28 +51,6 @@ pub(crate) fn metric_exporter(
             .build(),
     };
     built.map_err(|e| TelemetryError::Exporter(e.to_string()))
-}
-
-struct ThreadWaker(std::thread::Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Drives a future to completion on the current (non-async) thread. Used for exporters whose
-/// future blocks inside (reqwest's blocking client), which must not run under `Handle::block_on`.
-pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = pin!(fut);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }
 
 fn points<T>(d: &MetricData<T>) -> usize {
@@ -188,22 +136,5 @@ mod tests {
             http_url("http://c:4318/", "metrics"),
             "http://c:4318/v1/metrics"
         );
-    }
-
-    #[test]
-    fn block_on_drives_a_waking_future() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let v = block_on(async move {
-            let (otx, orx) = tokio::sync::oneshot::channel();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(5));
-                otx.send(7).unwrap();
-            });
-            let v = orx.await.unwrap();
-            tx.send(()).unwrap();
-            v
-        });
-        assert_eq!(v, 7);
-        assert!(rx.try_recv().is_ok());
     }
 }
