@@ -182,6 +182,42 @@ impl<'a> TraceWriter<'a> {
     }
 }
 
+/// An attribute key encoded at compile time ([`attr_key!`]): the `KeyValue.key` field and the
+/// key of the `value` field that follows it, so writing an attribute copies one constant block.
+#[derive(Debug)]
+pub(crate) struct AttrKey<const N: usize>([u8; N]);
+
+impl<const N: usize> AttrKey<N> {
+    /// The block for `key` (shorter than 128 bytes; `N` is its length plus 3).
+    pub const fn new(key: &str) -> Self {
+        let k = key.as_bytes();
+        assert!(
+            k.len() < 128 && N == k.len() + 3,
+            "AttrKey<{{len + 3}}>, len < 128"
+        );
+        let mut out = [0u8; N];
+        out[0] = wire::len_key(field::KEY);
+        out[1] = k.len() as u8;
+        let mut i = 0;
+        while i < k.len() {
+            out[2 + i] = k[i];
+            i += 1;
+        }
+        out[N - 1] = wire::len_key(field::VALUE);
+        AttrKey(out)
+    }
+}
+
+/// A `&'static AttrKey` for a string literal, built at compile time.
+macro_rules! attr_key {
+    ($key:literal) => {{
+        const KEY: $crate::telemetry::otel::otlp::AttrKey<{ $key.len() + 3 }> =
+            $crate::telemetry::otel::otlp::AttrKey::new($key);
+        &KEY
+    }};
+}
+pub(crate) use attr_key;
+
 /// One span being written: attributes in order, then [`SpanWriter::end`].
 #[derive(Debug)]
 pub(crate) struct SpanWriter<'b> {
@@ -193,23 +229,37 @@ pub(crate) struct SpanWriter<'b> {
 impl SpanWriter<'_> {
     /// A string attribute.
     #[inline]
-    pub fn str(&mut self, key: &str, value: &str) {
-        let any = len_field_len(field::STRING_VALUE, value.len());
-        self.attribute(key, any);
-        put_bytes(self.buf, field::STRING_VALUE, value.as_bytes());
+    pub fn str<const N: usize>(&mut self, key: &AttrKey<N>, value: &str) {
+        let v = value.len();
+        self.key_value(key, 1 + varint_len(v as u64) + v);
+        self.buf.push(wire::len_key(field::STRING_VALUE));
+        wire::put_varint(self.buf, v as u64);
+        self.buf.extend_from_slice(value.as_bytes());
     }
 
     /// An integer attribute.
     #[inline]
-    pub fn int(&mut self, key: &str, value: i64) {
-        let any = 1 + varint_len(value as u64);
-        self.attribute(key, any);
-        put_uint(self.buf, field::INT_VALUE, value as u64);
+    pub fn int<const N: usize>(&mut self, key: &AttrKey<N>, value: i64) {
+        // int64 is a varint of the two's complement.
+        let v = value as u64;
+        self.key_value(key, 1 + varint_len(v));
+        put_uint(self.buf, field::INT_VALUE, v);
+    }
+
+    /// The `attributes` field key and length, and the attribute key, before an `AnyValue` body
+    /// of `any` bytes.
+    #[inline]
+    fn key_value<const N: usize>(&mut self, key: &AttrKey<N>, any: usize) {
+        let kv = N + varint_len(any as u64) + any;
+        self.buf.reserve(len_field_len(field::ATTRIBUTES, kv));
+        put_len_prefix(self.buf, field::ATTRIBUTES, kv);
+        self.buf.extend_from_slice(&key.0);
+        wire::put_varint(self.buf, any as u64);
     }
 
     /// A string attribute holding an IP address in its usual text form. IPv4 is formatted by
     /// hand: `Display` goes through the formatting machinery, several times the cost.
-    pub fn ip(&mut self, key: &str, ip: std::net::IpAddr) {
+    pub fn ip<const N: usize>(&mut self, key: &AttrKey<N>, ip: std::net::IpAddr) {
         match ip {
             std::net::IpAddr::V4(v4) => {
                 let mut text = [0u8; 15];
@@ -228,14 +278,14 @@ impl SpanWriter<'_> {
     }
 
     /// A string attribute holding a number's decimal digits (a status code as `error.type`).
-    pub fn decimal(&mut self, key: &str, value: u64) {
+    pub fn decimal<const N: usize>(&mut self, key: &AttrKey<N>, value: u64) {
         let mut text = [0u8; 20];
         let n = write_decimal(&mut text, value);
         self.str(key, ascii(&text[..n]));
     }
 
     /// A string attribute holding `value`'s `Display` text, formatted on the stack when short.
-    pub fn display(&mut self, key: &str, value: impl std::fmt::Display) {
+    pub fn display<const N: usize>(&mut self, key: &AttrKey<N>, value: impl std::fmt::Display) {
         use std::io::Write;
         let mut text = [0u8; 64];
         let mut cursor = std::io::Cursor::new(&mut text[..]);
@@ -246,15 +296,6 @@ impl SpanWriter<'_> {
             }
         }
         self.str(key, &value.to_string());
-    }
-
-    /// The `KeyValue` framing and key of an attribute whose `AnyValue` body is `any` bytes.
-    #[inline]
-    fn attribute(&mut self, key: &str, any: usize) {
-        let kv = len_field_len(field::KEY, key.len()) + len_field_len(field::VALUE, any);
-        put_len_prefix(self.buf, field::ATTRIBUTES, kv);
-        put_bytes(self.buf, field::KEY, key.as_bytes());
-        put_len_prefix(self.buf, field::VALUE, any);
     }
 
     /// Writes the status and flags and closes the span.

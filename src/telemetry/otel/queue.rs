@@ -450,7 +450,7 @@ impl<E: SendTraces> Worker<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::otel::otlp::{Kind, SpanHead, Status, TraceWriter};
+    use crate::telemetry::otel::otlp::{attr_key, Kind, SpanHead, Status, TraceWriter};
     use crate::telemetry::otel::transport::TraceExportError;
 
     #[test]
@@ -506,7 +506,7 @@ mod tests {
                 end: 2,
             };
             let mut s = w.span(&head);
-            s.str("url.path", &"x".repeat(attr_len));
+            s.str(attr_key!("url.path"), &"x".repeat(attr_len));
             s.end(Status::Unset);
         }
         w.finish()

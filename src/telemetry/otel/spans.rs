@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use opentelemetry::trace::TraceState as OtelTraceState;
 use opentelemetry::{StringValue, Value};
 
-use super::otlp::{Kind, SpanHead, SpanWriter, Status, TraceWriter};
+use super::otlp::{attr_key, Kind, SpanHead, SpanWriter, Status, TraceWriter};
 use super::queue::SpanSink;
 use crate::telemetry::record::{RequestRecord, UpstreamAttempt};
 use crate::telemetry::trace::{random_id, TraceState};
@@ -127,8 +127,8 @@ impl ErrorType {
 
     fn write(self, span: &mut SpanWriter<'_>) {
         match self {
-            ErrorType::Named(s) => span.str("error.type", s),
-            ErrorType::Status(code) => span.decimal("error.type", u64::from(code)),
+            ErrorType::Named(s) => span.str(attr_key!("error.type"), s),
+            ErrorType::Status(code) => span.decimal(attr_key!("error.type"), u64::from(code)),
         }
     }
 }
@@ -287,7 +287,7 @@ impl SpanRecorder {
                 clock.at(to),
             );
             let mut span = out.span(&head);
-            span.str("sightline.cache.status", rec.cache.as_str());
+            span.str(attr_key!("sightline.cache.status"), rec.cache.as_str());
             span.end(Status::Unset);
         }
 
@@ -336,14 +336,14 @@ impl SpanRecorder {
         method: &'static str,
     ) -> Status<'static> {
         let label = self.upstreams.get(a);
-        span.str("http.request.method", method);
-        span.str("server.address", label.ip.as_str());
-        span.int("server.port", label.port);
+        span.str(attr_key!("http.request.method"), method);
+        span.str(attr_key!("server.address"), label.ip.as_str());
+        span.int(attr_key!("server.port"), label.port);
         if let Some(s) = a.status {
-            span.int("http.response.status_code", i64::from(s));
+            span.int(attr_key!("http.response.status_code"), i64::from(s));
         }
         if index > 0 {
-            span.int("http.request.resend_count", index as i64);
+            span.int(attr_key!("http.request.resend_count"), index as i64);
         }
         match attempt_error(rec, a, is_last) {
             Some(e) => {
@@ -360,35 +360,44 @@ impl SpanRecorder {
         rec: &RequestRecord<'_>,
         method: &'static str,
     ) {
-        span.str("http.request.method", method);
+        span.str(attr_key!("http.request.method"), method);
         if method == "_OTHER" {
-            span.str("http.request.method_original", rec.method.as_str());
+            span.str(
+                attr_key!("http.request.method_original"),
+                rec.method.as_str(),
+            );
         }
-        span.str("url.path", rec.path);
-        span.str("url.scheme", rec.scheme);
+        span.str(attr_key!("url.path"), rec.path);
+        span.str(attr_key!("url.scheme"), rec.scheme);
         if let Some(host) = rec.host {
             let (name, port) = split_host_port(host);
-            span.str("server.address", name);
+            span.str(attr_key!("server.address"), name);
             if let Some(p) = port {
-                span.int("server.port", i64::from(p));
+                span.int(attr_key!("server.port"), i64::from(p));
             }
         }
         if let Some(ip) = rec.client {
-            span.ip("client.address", ip);
+            span.ip(attr_key!("client.address"), ip);
         }
         if let Some(ua) = rec.user_agent {
-            span.str("user_agent.original", ua);
+            span.str(attr_key!("user_agent.original"), ua);
         }
         if rec.status != 0 {
-            span.int("http.response.status_code", i64::from(rec.status));
+            span.int(
+                attr_key!("http.response.status_code"),
+                i64::from(rec.status),
+            );
         }
-        span.str("network.protocol.version", rec.protocol_version);
+        span.str(attr_key!("network.protocol.version"), rec.protocol_version);
         if let Some(e) = request_error(rec) {
             e.write(span);
         }
-        span.str("sightline.cache.status", rec.cache.as_str());
+        span.str(attr_key!("sightline.cache.status"), rec.cache.as_str());
         if let Some(a) = rec.upstream() {
-            span.str("sightline.upstream", self.upstreams.get(a).full.as_str());
+            span.str(
+                attr_key!("sightline.upstream"),
+                self.upstreams.get(a).full.as_str(),
+            );
         }
     }
 }

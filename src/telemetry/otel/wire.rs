@@ -52,6 +52,12 @@ pub(crate) fn key_len(field: u32) -> usize {
     varint_len(u64::from(field) << 3)
 }
 
+/// The one-byte key of a length-delimited field numbered 1 to 15, for keys built at compile time.
+pub(crate) const fn len_key(field: u32) -> u8 {
+    assert!(field >= 1 && field <= 15, "one-byte keys only");
+    (field << 3) as u8 | LEN
+}
+
 #[inline]
 fn put_key(buf: &mut Vec<u8>, field: u32, wire: u8) {
     put_varint(buf, u64::from(field) << 3 | u64::from(wire));

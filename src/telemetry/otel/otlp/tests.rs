@@ -115,17 +115,17 @@ fn written_attributes_are_prost_s_key_values() {
     };
     let mut w = TraceWriter::new([2; 16], "", 0);
     let mut s = w.span(&head);
-    s.str("empty", "");
-    s.str("long", &"é".repeat(100));
-    s.int("zero", 0);
-    s.int("negative", -1);
-    s.int("big", i64::MAX);
-    s.decimal("code", 404);
-    s.decimal("zero code", 0);
-    s.ip("v4", "10.0.0.255".parse().unwrap());
-    s.ip("v6", "2001:db8::ff00:42:8329".parse().unwrap());
-    s.display("display", format_args!("{}-{}", 1, "a"));
-    s.display("long display", "d".repeat(100));
+    s.str(attr_key!("empty"), "");
+    s.str(attr_key!("long"), &"é".repeat(100));
+    s.int(attr_key!("zero"), 0);
+    s.int(attr_key!("negative"), -1);
+    s.int(attr_key!("big"), i64::MAX);
+    s.decimal(attr_key!("code"), 404);
+    s.decimal(attr_key!("zero code"), 0);
+    s.ip(attr_key!("v4"), "10.0.0.255".parse().unwrap());
+    s.ip(attr_key!("v6"), "2001:db8::ff00:42:8329".parse().unwrap());
+    s.display(attr_key!("display"), format_args!("{}-{}", 1, "a"));
+    s.display(attr_key!("long display"), "d".repeat(100));
     s.end(Status::Error(""));
     let spans = ScopeSpans::decode(w.finish().as_bytes()).unwrap().spans;
     let string = |k: &str, v: &str| ProtoKeyValue {
