@@ -1,30 +1,23 @@
 //! Cost of one sampled request's span tree (SERVER + `cache lookup` + CLIENT, same attributes)
-//! made three ways, each ending in a sink that drops it, plus the whole per-request tracing cost:
+//! made three ways, each ending as OTLP protobuf bytes (what export needs) in a sink that drops
+//! them, plus the whole per-request tracing cost:
 //!
 //! - `direct`: what the proxy does — `RequestTracer::finish`, encoding the spans straight to
-//!   OTLP protobuf bytes from the request record (the export task only concatenates them);
+//!   OTLP bytes from the request record (the export task only concatenates them);
 //! - `sdk_tracer`: the OpenTelemetry SDK tracer API (`SpanBuilder` with explicit times, then
-//!   `end_with_timestamp`), parent contexts passed explicitly;
+//!   `end_with_timestamp`), parent contexts passed explicitly; each finished `SpanData`
+//!   converted by opentelemetry-proto and encoded by prost, as an OTLP exporter does;
 //! - `bridge`: `tracing` spans through `tracing-opentelemetry` (the trial's approach), the
-//!   CLIENT span's context read back for the upstream `traceparent`;
+//!   CLIENT span's context read back for the upstream `traceparent`; encoded the same way;
 //! - `request_path_sampled` / `request_path_unsampled`: everything the proxy calls per request
 //!   (`start`, `client_span`, `traceresponse`, `finish`).
 //!
 //! Run: `cargo bench --bench otel_spans` (release), or `--profile dev` on a shared machine.
+//! Whole-proxy figures (instructions per request, export thread included) come from
+//! `benches/instructions.sh`; see the README's "Telemetry".
 //!
-//! Figures — 2-core AMD EPYC VM shared with other builds, `--profile dev` (unoptimised, so
-//! only the ratios mean much; release figures were not measured here), criterion medians:
-//!
-//! | variant                  | time / request |
-//! |--------------------------|----------------|
-//! | direct                   | 3.3 µs         |
-//! | sdk_tracer               | 5.4 µs         |
-//! | bridge                   | 49.6 µs        |
-//! | request_path_sampled     | 6.5 µs         |
-//! | request_path_unsampled   | 2.0 µs         |
-//!
-//! So the request path builds `SpanData` directly (1.6× cheaper than the SDK tracer, 15×
-//! cheaper than the bridge); the bridge only carries the project's own `tracing` spans.
+//! Figures — see the table the run prints; measured for the last change in the README's
+//! "Telemetry" section.
 
 use std::hint::black_box;
 use std::net::{IpAddr, SocketAddr};
@@ -61,7 +54,9 @@ impl SpanProcessor for Discard {
     fn on_start(&self, _: &mut Span, _: &Context) {}
     fn on_end(&self, span: SpanData) {
         self.0.fetch_add(1, Relaxed);
-        drop(black_box(span));
+        // What an OTLP exporter does with each span before sending it.
+        let proto = opentelemetry_proto::tonic::trace::v1::Span::from(span);
+        drop(black_box(prost::Message::encode_to_vec(&proto)));
     }
     fn force_flush(&self) -> OTelSdkResult {
         Ok(())
