@@ -218,6 +218,56 @@ macro_rules! attr_key {
 }
 pub(crate) use attr_key;
 
+/// Bytes of a whole string attribute field, `attributes { key, value { string_value } }`.
+pub(crate) const fn attr_block_len(key: &str, value: &str) -> usize {
+    let any = 1 + varint_len(value.len() as u64) + value.len();
+    let kv = key.len() + 3 + varint_len(any as u64) + any;
+    1 + varint_len(kv as u64) + kv
+}
+
+/// A whole string attribute field encoded at compile time ([`attr_block!`]), for values from a
+/// small set (methods, schemes, cache results): one copy instead of framing and two strings.
+pub(crate) const fn encode_attr_block<const N: usize>(key: &str, value: &str) -> [u8; N] {
+    let (k, v) = (key.as_bytes(), value.as_bytes());
+    let any = 2 + v.len();
+    let kv = k.len() + 4 + any;
+    assert!(
+        kv < 128 && N == kv + 2,
+        "short attributes only, N from attr_block_len"
+    );
+    let mut out = [0u8; N];
+    out[0] = wire::len_key(field::ATTRIBUTES);
+    out[1] = kv as u8;
+    out[2] = wire::len_key(field::KEY);
+    out[3] = k.len() as u8;
+    let mut i = 0;
+    while i < k.len() {
+        out[4 + i] = k[i];
+        i += 1;
+    }
+    let at = 4 + k.len();
+    out[at] = wire::len_key(field::VALUE);
+    out[at + 1] = any as u8;
+    out[at + 2] = wire::len_key(field::STRING_VALUE);
+    out[at + 3] = v.len() as u8;
+    let mut i = 0;
+    while i < v.len() {
+        out[at + 4 + i] = v[i];
+        i += 1;
+    }
+    out
+}
+
+/// A `&'static [u8]` string attribute for a literal key and value, built at compile time.
+macro_rules! attr_block {
+    ($key:literal, $value:literal) => {{
+        const BLOCK: [u8; $crate::telemetry::otel::otlp::attr_block_len($key, $value)] =
+            $crate::telemetry::otel::otlp::encode_attr_block($key, $value);
+        &BLOCK as &'static [u8]
+    }};
+}
+pub(crate) use attr_block;
+
 /// One span being written: attributes in order, then [`SpanWriter::end`].
 #[derive(Debug)]
 pub(crate) struct SpanWriter<'b> {
@@ -244,6 +294,12 @@ impl SpanWriter<'_> {
         let v = value as u64;
         self.key_value(key, 1 + varint_len(v));
         put_uint(self.buf, field::INT_VALUE, v);
+    }
+
+    /// A whole attribute from [`attr_block!`].
+    #[inline]
+    pub fn block(&mut self, attribute: &'static [u8]) {
+        self.buf.extend_from_slice(attribute);
     }
 
     /// The `attributes` field key and length, and the attribute key, before an `AnyValue` body

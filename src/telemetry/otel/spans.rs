@@ -20,9 +20,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use opentelemetry::trace::TraceState as OtelTraceState;
 use opentelemetry::{StringValue, Value};
 
-use super::otlp::{attr_key, Kind, SpanHead, SpanWriter, Status, TraceWriter};
+use super::otlp::{attr_block, attr_key, Kind, SpanHead, SpanWriter, Status, TraceWriter};
 use super::queue::SpanSink;
-use crate::telemetry::record::{RequestRecord, UpstreamAttempt};
+use crate::telemetry::record::{CacheOutcome, RequestRecord, UpstreamAttempt};
 use crate::telemetry::trace::{random_id, TraceState};
 
 /// Strings for one upstream, made once so spans and metrics share them instead of formatting
@@ -87,6 +87,51 @@ pub(crate) fn method_str(m: &http::Method) -> &'static str {
         http::Method::TRACE => "TRACE",
         http::Method::CONNECT => "CONNECT",
         _ => "_OTHER",
+    }
+}
+
+/// `http.request.method` as a whole encoded attribute (the value of [`method_str`]).
+fn method_attr(m: &http::Method) -> &'static [u8] {
+    match *m {
+        http::Method::GET => attr_block!("http.request.method", "GET"),
+        http::Method::HEAD => attr_block!("http.request.method", "HEAD"),
+        http::Method::POST => attr_block!("http.request.method", "POST"),
+        http::Method::PUT => attr_block!("http.request.method", "PUT"),
+        http::Method::DELETE => attr_block!("http.request.method", "DELETE"),
+        http::Method::PATCH => attr_block!("http.request.method", "PATCH"),
+        http::Method::OPTIONS => attr_block!("http.request.method", "OPTIONS"),
+        http::Method::TRACE => attr_block!("http.request.method", "TRACE"),
+        http::Method::CONNECT => attr_block!("http.request.method", "CONNECT"),
+        _ => attr_block!("http.request.method", "_OTHER"),
+    }
+}
+
+/// `sightline.cache.status` as a whole encoded attribute.
+fn cache_attr(c: CacheOutcome) -> &'static [u8] {
+    match c {
+        CacheOutcome::Hit => attr_block!("sightline.cache.status", "hit"),
+        CacheOutcome::Miss => attr_block!("sightline.cache.status", "miss"),
+        CacheOutcome::Stale => attr_block!("sightline.cache.status", "stale"),
+        CacheOutcome::Bypass => attr_block!("sightline.cache.status", "bypass"),
+    }
+}
+
+/// `url.scheme`: the two values the proxy records are encoded once.
+fn write_scheme(span: &mut SpanWriter<'_>, scheme: &str) {
+    match scheme {
+        "http" => span.block(attr_block!("url.scheme", "http")),
+        "https" => span.block(attr_block!("url.scheme", "https")),
+        other => span.str(attr_key!("url.scheme"), other),
+    }
+}
+
+/// `network.protocol.version`: the values the proxy records are encoded once.
+fn write_protocol(span: &mut SpanWriter<'_>, version: &str) {
+    match version {
+        "1.1" => span.block(attr_block!("network.protocol.version", "1.1")),
+        "2" => span.block(attr_block!("network.protocol.version", "2")),
+        "1.0" => span.block(attr_block!("network.protocol.version", "1.0")),
+        other => span.str(attr_key!("network.protocol.version"), other),
     }
 }
 
@@ -289,7 +334,7 @@ impl SpanRecorder {
                 clock.at(to),
             );
             let mut span = out.span(&head);
-            span.str(attr_key!("sightline.cache.status"), rec.cache.as_str());
+            span.block(cache_attr(rec.cache));
             span.end(Status::Unset);
         }
 
@@ -304,7 +349,7 @@ impl SpanRecorder {
             let stop = a.end.map_or(end, |e| clock.at(e));
             let head = child(id, Kind::Client, method, clock.at(a.start), stop);
             let mut span = out.span(&head);
-            let status = self.client_attributes(&mut span, rec, a, i, i == last, method);
+            let status = self.client_attributes(&mut span, rec, a, i, i == last);
             span.end(status);
         }
 
@@ -335,10 +380,9 @@ impl SpanRecorder {
         a: &UpstreamAttempt,
         index: usize,
         is_last: bool,
-        method: &'static str,
     ) -> Status<'static> {
         let label = self.upstreams.get(a);
-        span.str(attr_key!("http.request.method"), method);
+        span.block(method_attr(rec.method));
         span.str(attr_key!("server.address"), label.ip.as_str());
         span.int(attr_key!("server.port"), label.port);
         if let Some(s) = a.status {
@@ -362,7 +406,7 @@ impl SpanRecorder {
         rec: &RequestRecord<'_>,
         method: &'static str,
     ) {
-        span.str(attr_key!("http.request.method"), method);
+        span.block(method_attr(rec.method));
         if method == "_OTHER" {
             span.str(
                 attr_key!("http.request.method_original"),
@@ -370,7 +414,7 @@ impl SpanRecorder {
             );
         }
         span.str(attr_key!("url.path"), rec.path);
-        span.str(attr_key!("url.scheme"), rec.scheme);
+        write_scheme(span, rec.scheme);
         if let Some(host) = rec.host {
             let (name, port) = split_host_port(host);
             span.str(attr_key!("server.address"), name);
@@ -390,11 +434,11 @@ impl SpanRecorder {
                 i64::from(rec.status),
             );
         }
-        span.str(attr_key!("network.protocol.version"), rec.protocol_version);
+        write_protocol(span, rec.protocol_version);
         if let Some(e) = request_error(rec) {
             e.write(span);
         }
-        span.str(attr_key!("sightline.cache.status"), rec.cache.as_str());
+        span.block(cache_attr(rec.cache));
         if let Some(a) = rec.upstream() {
             span.str(
                 attr_key!("sightline.upstream"),

@@ -21,7 +21,7 @@ const RESERVED: usize = 2;
 
 /// Bytes the varint encoding of `v` takes (1 to 10).
 #[inline]
-pub(crate) fn varint_len(v: u64) -> usize {
+pub(crate) const fn varint_len(v: u64) -> usize {
     // Bits needed (at least one), seven per byte.
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }

@@ -285,6 +285,41 @@ fn long_and_non_ascii_strings_and_other_addresses() {
 }
 
 #[test]
+fn every_pre_encoded_value_matches_the_field_by_field_encoding() {
+    let methods = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "PURGE",
+    ];
+    for m in methods {
+        let mut c = Case::new().attempt(0, Some(200), 0xc1);
+        c.method = http::Method::from_bytes(m.as_bytes()).unwrap();
+        c.check();
+    }
+    for cache in [
+        CacheOutcome::Hit,
+        CacheOutcome::Miss,
+        CacheOutcome::Stale,
+        CacheOutcome::Bypass,
+    ] {
+        let mut c = Case::new();
+        c.cache = cache;
+        c.check();
+    }
+    for (scheme, version) in [("https", "2"), ("http", "1.0"), ("h3", "3")] {
+        let recorder = SpanRecorder::new(Arc::new(Discard), &addrs());
+        let c = Case::new();
+        let mut rec = c.record();
+        rec.scheme = scheme;
+        rec.protocol_version = version;
+        let spans = ScopeSpans::decode(recorder.encode(&c.state, &rec).as_bytes())
+            .unwrap()
+            .spans;
+        let server = spans.last().unwrap();
+        assert_eq!(attr(server, "url.scheme"), Some(scheme));
+        assert_eq!(attr(server, "network.protocol.version"), Some(version));
+    }
+}
+
+#[test]
 fn record_hands_the_encoding_to_the_sink() {
     #[derive(Debug, Default)]
     struct Keep(std::sync::Mutex<Vec<EncodedSpans>>);
