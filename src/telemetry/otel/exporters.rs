@@ -1,6 +1,6 @@
 //! The OTLP metric exporter for both transports, and its wrapper that counts failures and runs
 //! each export on the telemetry runtime with a deadline. (Spans have their own transport:
-//! [`super::transport`].)
+//! `transport.rs`.)
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -97,25 +97,30 @@ impl EmbeddedStore {
     pub async fn ingest(&self, batch: &[EncodedSpans], envelope: &Envelope) {
         let n: u64 = batch.iter().map(|s| s.span_count() as u64).sum();
         let mut admit = self.admit.lock().await;
-        let mut apply = Vec::with_capacity(batch.len());
+        // What the store takes after this batch: the requests the ledger kept through a
+        // rebuild, then the spans admitted since, as one request (one resource to decode).
+        let mut kept = Vec::new();
+        let mut fresh: Vec<&EncodedSpans> = Vec::with_capacity(batch.len());
         for spans in batch {
             let encoded = Bytes::from(envelope.request(std::iter::once(spans)));
-            match admit.add(spans.trace_id(), encoded.clone()) {
-                Verdict::Apply => apply.push(encoded),
-                Verdict::Rebuild(kept) => {
+            match admit.add(spans.trace_id(), encoded) {
+                Verdict::Apply => fresh.push(spans),
+                Verdict::Rebuild(rest) => {
                     // The UI holds the same `StateRef`: swap what it points at.
                     let empty = fresh_state(self.max_traces);
                     let empty = Arc::try_unwrap(empty).map(|l| l.into_inner());
                     if let Ok(empty) = empty {
                         *self.state.write().await = empty;
                     }
-                    apply = kept;
+                    kept = rest;
+                    fresh.clear();
                 }
             }
         }
         drop(admit);
+        let fresh = (!fresh.is_empty()).then(|| Bytes::from(envelope.request(fresh.into_iter())));
         let mut request = ExportTraceServiceRequest::default();
-        for bytes in &apply {
+        for bytes in kept.iter().chain(fresh.iter()) {
             // Same schema, two generated copies: the bytes of one decode as the other.
             match ExportTraceServiceRequest::decode(&bytes[..]) {
                 Ok(mut r) => {
