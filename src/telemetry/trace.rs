@@ -2,9 +2,10 @@
 //! each sampled request.
 //!
 //! Spans are not kept open while a request runs: [`RequestTracer::start`] only decides ids and
-//! sampling, and [`RequestTracer::finish`] builds the whole tree at once from the
-//! [`RequestRecord`] with explicit ids and timestamps (see [`super::otel::spans`]). That keeps the
-//! request path free of span bookkeeping and makes an unsampled request cost two random numbers.
+//! sampling, and [`RequestTracer::finish`] encodes the whole tree at once from the
+//! [`RequestRecord`], with explicit ids and timestamps, straight to OTLP bytes (see
+//! [`super::otel::spans`]). That keeps the request path free of span bookkeeping and makes an
+//! unsampled request cost two random numbers.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -12,11 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use http::HeaderValue;
-use opentelemetry_sdk::trace::SpanProcessor;
 use pingora_http::RequestHeader;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 use super::otel::spans::SpanRecorder;
+use super::otel::SpanSink;
 use super::record::RequestRecord;
 use super::w3c::{self, FLAG_SAMPLED};
 
@@ -104,9 +105,9 @@ impl RequestTracer {
         }
     }
 
-    /// A tracer that hands finished spans to `sink` (normally the export queue of
-    /// [`super::otel::OtelGuard`]; any SDK span processor works, e.g. in benches).
-    pub fn new(sink: Arc<dyn SpanProcessor>, opts: TracerOptions) -> Self {
+    /// A tracer that hands each sampled request's encoded spans to `sink` (normally the export
+    /// queue of [`super::otel::OtelGuard`]; benches discard them).
+    pub fn new(sink: Arc<dyn SpanSink>, opts: TracerOptions) -> Self {
         RequestTracer {
             recorder: Some(Arc::new(SpanRecorder::new(sink, &opts.upstreams))),
             sample_bound: AtomicU64::new(ratio_bound(opts.sample_ratio)),
@@ -229,18 +230,8 @@ mod tests {
 
     #[derive(Debug)]
     struct Discard;
-    impl SpanProcessor for Discard {
-        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
-        fn on_end(&self, _: opentelemetry_sdk::trace::SpanData) {}
-        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-            Ok(())
-        }
-        fn shutdown_with_timeout(
-            &self,
-            _: std::time::Duration,
-        ) -> opentelemetry_sdk::error::OTelSdkResult {
-            Ok(())
-        }
+    impl SpanSink for Discard {
+        fn accept(&self, _: crate::telemetry::otel::EncodedSpans) {}
     }
 
     fn tracer(ratio: f64) -> RequestTracer {

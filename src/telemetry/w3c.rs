@@ -67,10 +67,21 @@ pub(crate) fn parse_traceparent(v: &[u8]) -> Option<TraceParent> {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Both hex digits of every byte value: one load per byte instead of two shifts and two loads
+/// (ids are formatted for every request's `traceparent`).
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [HEX[b >> 4], HEX[b & 0xf]];
+        b += 1;
+    }
+    t
+};
+
 fn put_hex(out: &mut [u8], bytes: &[u8]) {
-    for (i, b) in bytes.iter().enumerate() {
-        out[2 * i] = HEX[(b >> 4) as usize];
-        out[2 * i + 1] = HEX[(b & 0xf) as usize];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
 }
 
@@ -114,6 +125,9 @@ mod tests {
         let tp = parse_traceparent(VALID).unwrap();
         let v = format_context(&tp.trace_id, &tp.parent_id, tp.flags);
         assert_eq!(v.as_bytes(), VALID);
+        let all: Vec<u8> = (0..=255).collect();
+        let want: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(to_hex(&all), want);
     }
 
     #[test]

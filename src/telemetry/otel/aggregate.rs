@@ -12,6 +12,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed};
 
+pub use super::spans::ErrorType;
+use super::spans::{attempt_error, request_error};
 use crate::telemetry::exemplar::{Exemplar, ExemplarSlots};
 use crate::telemetry::latency::{semconv_index, SEMCONV_BUCKETS};
 use crate::telemetry::record::{CacheOutcome, RequestRecord, UpstreamAttempt};
@@ -113,20 +115,11 @@ pub struct ClientKey {
     pub error: Option<ErrorType>,
 }
 
-/// An `error.type` value: a fixed kind, or the status code as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorType {
-    /// One of [`ERROR_KINDS`].
-    Kind(&'static str),
-    /// The response's status code, as text.
-    Status(u16),
-}
-
 fn pack_error(error: u64, status: u16) -> Option<ErrorType> {
     match error {
         ERR_NONE => None,
         ERR_STATUS => Some(ErrorType::Status(status)),
-        i => Some(ErrorType::Kind(
+        i => Some(ErrorType::Named(
             ERROR_KINDS.get(i as usize).copied().unwrap_or("_OTHER"),
         )),
     }
@@ -134,18 +127,20 @@ fn pack_error(error: u64, status: u16) -> Option<ErrorType> {
 
 // Key layout (bits): method 0..4, cache or upstream 4..12, status 12..22, error 22..27, and
 // bit 27 for "has a status"; bit 63 set on every key.
+fn error_code(e: Option<ErrorType>) -> u64 {
+    match e {
+        None => ERR_NONE,
+        Some(ErrorType::Status(_)) => ERR_STATUS,
+        Some(ErrorType::Named(kind)) => error_index(kind),
+    }
+}
+
 fn server_key(rec: &RequestRecord<'_>) -> u64 {
-    let (error, status) = match (rec.error, rec.status) {
-        (Some(e), s) => (error_index(e), s),
-        (None, s) if s >= 500 => (ERR_STATUS, s),
-        (None, 0) => (ERR_OTHER, 0),
-        (None, s) => (ERR_NONE, s),
-    };
     pack(
         method_index(rec.method),
         cache_index(rec.cache),
-        (rec.status != 0).then_some(status),
-        error,
+        (rec.status != 0).then_some(rec.status),
+        error_code(request_error(rec)),
     )
 }
 
@@ -153,18 +148,11 @@ fn client_key(rec: &RequestRecord<'_>, a: &UpstreamAttempt, is_last: bool) -> Op
     if a.upstream >= 256 {
         return None;
     }
-    let error = match (a.failed, a.status) {
-        // Earlier attempts are only retried after a connect failure (spec §3).
-        (true, _) if !is_last => error_index("connect_error"),
-        (true, _) => rec.error.map_or(ERR_OTHER, error_index),
-        (false, Some(s)) if s >= 400 => ERR_STATUS,
-        _ => ERR_NONE,
-    };
     Some(pack(
         method_index(rec.method),
         a.upstream as u64,
         a.status,
-        error,
+        error_code(attempt_error(rec, a, is_last)),
     ))
 }
 
@@ -489,9 +477,9 @@ mod tests {
         assert_eq!(ok.buckets[0], 1, "3 ms is in the first (5 ms) bucket");
         assert!((ok.sum_s - 0.033).abs() < 1e-9);
         find("_OTHER", Some(503), Some(ErrorType::Status(503)));
-        find("POST", None, Some(ErrorType::Kind("client_closed")));
-        find("PUT", Some(504), Some(ErrorType::Kind("timeout")));
-        find("PUT", None, Some(ErrorType::Kind("_OTHER")));
+        find("POST", None, Some(ErrorType::Named("client_closed")));
+        find("PUT", Some(504), Some(ErrorType::Named("timeout")));
+        find("PUT", None, Some(ErrorType::Named("_OTHER")));
         let client = d.client();
         let first = client
             .iter()
@@ -500,7 +488,7 @@ mod tests {
         let k = first.0.unwrap();
         assert_eq!(
             (k.method, k.status, k.error),
-            ("_OTHER", None, Some(ErrorType::Kind("connect_error")))
+            ("_OTHER", None, Some(ErrorType::Named("connect_error")))
         );
         let second = client
             .iter()

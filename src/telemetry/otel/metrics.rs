@@ -88,7 +88,7 @@ fn kv_int(key: &str, value: i64) -> KeyValue {
 
 fn error_attr(e: ErrorType) -> KeyValue {
     match e {
-        ErrorType::Kind(k) => kv_str("error.type", k),
+        ErrorType::Named(k) => kv_str("error.type", k),
         ErrorType::Status(s) => kv_str("error.type", &s.to_string()),
     }
 }

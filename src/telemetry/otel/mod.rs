@@ -3,8 +3,10 @@
 //!
 //! # Shape
 //! ```text
-//! RequestTracer::finish ─► SpanData ─┐
-//! tracing bridge (own spans) ────────┴─► SpanQueue (bounded) ─► export task ─► OTLP exporter
+//! RequestTracer::finish ─► OTLP bytes (otlp.rs) ─┐
+//! tracing bridge (own spans) ─► SpanData ─► bytes ┴─► SpanQueue (bounded) ─► export task
+//!     export task: Envelope (resource + scope) around a batch ─► transport (gRPC / HTTP)
+//!                  └─► the built-in trace view's store, when on
 //! OtelMetrics::record ─► aggregate::Durations ─┐
 //! LiveStats, board, cache, health ──────────────┴─► OtelMetrics::collect ─► metric_export ─► OTLP
 //! ```
@@ -20,14 +22,16 @@
 
 pub mod aggregate;
 pub mod embedded;
-pub mod exporters;
 pub mod health;
 pub mod layer;
 pub mod metric_export;
 pub mod metrics;
+pub mod otlp;
 pub mod queue;
 pub mod resource;
 pub mod spans;
+mod transport;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,7 +39,7 @@ use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider;
 use opentelemetry::InstrumentationScope;
-use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SpanProcessor};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use tokio::runtime::Handle;
 use tracing::Subscriber;
 use tracing_subscriber::layer::Layer;
@@ -44,7 +48,8 @@ use tracing_subscriber::registry::LookupSpan;
 pub use health::{ExportFigures, ExportHealth, Signal};
 pub use layer::{bridge_filter, quiet_sdk_logs};
 pub use metrics::{resident_bytes, OtelMetrics, DURATION_BUCKETS};
-pub use queue::{ExportTuning, SpanQueue};
+pub use otlp::EncodedSpans;
+pub use queue::{ExportTuning, SpanQueue, SpanSink};
 
 use super::stats::LiveStats;
 use super::trace::{RequestTracer, TracerOptions};
@@ -117,29 +122,22 @@ pub fn init_with_health(
     let _enter = runtime.enter();
     let resource = resource::build(cfg);
     // The built-in trace view's store, fed by the span pipeline (so only when traces are on).
-    let mut view_store = None;
+    let mut view_store: Option<Arc<embedded::EmbeddedStore>> = None;
 
     let (tracer_provider, spans) = if cfg.traces {
-        let (mut exporter, mode) = exporters::span_exporter(cfg, tuning.export_timeout)?;
-        let queue = if cfg.embedded_ui {
-            let store = view_store.insert(embedded::EmbeddedStore::new(
+        let exporter = transport::TraceTransport::new(cfg, tuning.export_timeout)?;
+        if cfg.embedded_ui {
+            view_store = Some(embedded::EmbeddedStore::new(
                 cfg.embedded_ui_max_traces,
                 cfg.embedded_ui_max_bytes,
             ));
-            let mut tee = embedded::TeeExporter::new(exporter, store.clone());
-            opentelemetry_sdk::trace::SpanExporter::set_resource(&mut tee, &resource);
-            SpanQueue::start(tee, mode, tuning, cfg.max_buffer, health.clone(), runtime)
-        } else {
-            opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
-            SpanQueue::start(
-                exporter,
-                mode,
-                tuning,
-                cfg.max_buffer,
-                health.clone(),
-                runtime,
-            )
+        }
+        let to = queue::Destination {
+            exporter,
+            envelope: otlp::Envelope::new(&resource, &scope()),
+            view: view_store.clone(),
         };
+        let queue = SpanQueue::start(to, tuning, cfg.max_buffer, health.clone(), runtime);
         let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(cfg.sample_ratio)));
         let provider = SdkTracerProvider::builder()
             .with_span_processor(queue.clone())
@@ -193,7 +191,7 @@ impl OtelGuard {
     pub fn request_tracer(&self, upstreams: &[SocketAddr]) -> RequestTracer {
         match &self.spans {
             Some(queue) => RequestTracer::new(
-                Arc::new(queue.clone()) as Arc<dyn SpanProcessor>,
+                Arc::new(queue.clone()) as Arc<dyn SpanSink>,
                 TracerOptions {
                     sample_ratio: self.sample_ratio,
                     trace_response_header: self.trace_response_header,

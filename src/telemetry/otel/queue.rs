@@ -1,6 +1,7 @@
-//! The span export queue: a bounded lock-free queue that the request path pushes finished
-//! spans into without ever waiting, and an export task on the telemetry runtime that batches
-//! them to the OTLP exporter with a timeout and a cap on concurrent exports.
+//! The span export queue: a bounded lock-free queue that the request path pushes each sampled
+//! request's encoded spans into without ever waiting, and an export task on the telemetry
+//! runtime that wraps them into OTLP export requests and sends them with a timeout and a cap on
+//! concurrent exports.
 //!
 //! The request path wakes the export task only when a full batch is ready (or a flush is asked
 //! for); a channel that woke it per span cost a cross-thread wake-up and a context switch per
@@ -11,25 +12,35 @@
 //! failures surface only as SDK log lines. Here a full queue or a failed export is counted in
 //! [`ExportHealth`] and warned about at most once a minute.
 //!
-//! Memory is bounded in bytes as well as in spans (`telemetry.max_buffer`): each span's size is
-//! estimated once at enqueue from its name and attribute lengths, and the estimate stays
-//! charged while the span is queued, waiting for an export slot, or inside an export call (a
-//! paused collector holds exports until their timeout). A span that would pass the bound is
-//! dropped and counted (`spans_dropped_buffer_full`).
+//! Memory is bounded in bytes as well as in spans (`telemetry.max_buffer`). The queue holds
+//! encoded bytes, so the charge is exact: each request's allocation, plus its length once more
+//! for the copy the transport makes while sending. It stays charged while the spans are queued,
+//! waiting for an export slot, or inside an export call (a paused collector holds exports until
+//! their timeout). Spans that would pass the bound are dropped and counted
+//! (`spans_dropped_buffer_full`); a request's spans are kept or dropped together.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use crossbeam_queue::SegQueue;
-
-use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Notify, Semaphore};
 
+use super::embedded::EmbeddedStore;
 use super::health::{ExportHealth, Signal};
+use super::otlp::{encode_sdk_span, EncodedSpans, Envelope};
+use super::transport::SendTraces;
+
+/// Where encoded spans go: the export queue ([`SpanQueue`]); benches discard them.
+pub trait SpanSink: Send + Sync + std::fmt::Debug {
+    /// Takes one request's spans; never blocks (a full queue drops and counts them).
+    fn accept(&self, spans: EncodedSpans);
+}
 
 /// Sizes and timings of the span export pipeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,57 +108,24 @@ impl ExportTuning {
     }
 }
 
-/// How the exporter's `export` future must be driven.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ExportMode {
-    /// A true async future (tonic): awaited on the runtime.
-    Async,
-    /// A future that blocks inside (the OTLP HTTP exporter's blocking client): run on the
-    /// runtime's blocking pool so it never stalls a worker.
-    Blocking,
-}
-
 enum Control {
     Flush(std::sync::mpsc::SyncSender<()>),
     Shutdown(std::sync::mpsc::SyncSender<()>),
 }
 
-/// Estimated bytes one attribute costs: the pair itself plus its string contents.
-fn kv_bytes(kv: &KeyValue) -> usize {
-    let value = match &kv.value {
-        Value::String(s) => s.as_str().len(),
-        Value::Array(_) => 64,
-        _ => 0,
-    };
-    std::mem::size_of::<KeyValue>() + kv.key.as_str().len() + value
-}
-
-/// Estimated bytes a span holds while the exporter has it: the `SpanData` and its strings, and
-/// the strings once more for the encoded copy an export call builds. Cheap: lengths only.
-pub(crate) fn span_bytes(s: &SpanData) -> usize {
-    let attrs: usize = s.attributes.iter().map(kv_bytes).sum();
-    let events: usize = s
-        .events
-        .iter()
-        .map(|e| {
-            std::mem::size_of_val(e)
-                + e.name.len()
-                + e.attributes.iter().map(kv_bytes).sum::<usize>()
-        })
-        .sum();
-    let links = s.links.len() * 128;
-    // Encoded copy: ~one byte per string byte plus a few bytes of framing per field.
-    let encoded = s.name.len() + attrs + events + links + 96;
-    std::mem::size_of::<SpanData>() + s.name.len() + attrs + events + links + encoded
+/// Bytes `spans` are charged from queueing until their export ends: the allocation holding
+/// them, and their length again for the transport's copy of the request.
+pub(crate) fn charge(spans: &EncodedSpans) -> usize {
+    spans.held_bytes() + spans.as_bytes().len()
 }
 
 /// The spans waiting for export, shared by the producers and the export task.
 struct Pending {
-    /// Each span with its byte estimate (computed once, released when its export ends).
-    spans: SegQueue<(SpanData, usize)>,
-    /// Spans in `spans` (reserved before the push, so the bound is never exceeded).
+    /// Each request's encoded spans, in arrival order.
+    items: SegQueue<EncodedSpans>,
+    /// Spans in `items` (reserved before the push, so the bound is never exceeded).
     len: AtomicUsize,
-    /// Estimated bytes of spans queued, waiting for an export slot or being exported.
+    /// Bytes charged for spans queued, waiting for an export slot or being exported.
     bytes: AtomicUsize,
     /// Bound on `bytes` (`telemetry.max_buffer`).
     max_bytes: usize,
@@ -171,35 +149,66 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Pending {
-    /// Moves up to `max` spans into `batch`; returns how many and their byte estimates (still
-    /// charged to `bytes` until [`Pending::release`]).
-    fn drain_into(&self, batch: &mut Vec<SpanData>, max: usize) -> (usize, usize) {
-        let (mut n, mut bytes) = (0, 0);
-        while n < max {
-            let Some((span, b)) = self.spans.pop() else {
-                break;
-            };
-            self.len.fetch_sub(1, Ordering::Relaxed);
-            batch.push(span);
-            bytes += b;
-            n += 1;
-        }
-        (n, bytes)
-    }
-
     /// An export ended (sent or failed): its spans no longer count against the bound.
     fn release(&self, bytes: usize) {
         self.bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    /// Estimated bytes held now (tests).
+    /// Bytes charged now (tests).
     #[cfg(test)]
     fn held_bytes(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)
     }
 }
 
-/// The producer side of the export queue; a span processor for the SDK provider too.
+/// Spans taken off the queue for one export call.
+#[derive(Debug, Default)]
+struct Batch {
+    items: Vec<EncodedSpans>,
+    spans: usize,
+    /// Their charge, released when the export ends.
+    bytes: usize,
+}
+
+/// The consumer side: cuts the queue into batches of at most `batch_size` spans without
+/// splitting a request's spans (one that does not fit waits for the next batch).
+#[derive(Debug)]
+struct Batcher {
+    pending: Arc<Pending>,
+    /// Taken off the queue but not yet in a batch; still counted in `pending.len`.
+    carry: Option<EncodedSpans>,
+}
+
+impl Batcher {
+    fn next(&mut self) -> Option<Batch> {
+        let p = &*self.pending;
+        let mut batch = Batch::default();
+        while batch.spans < p.batch_size {
+            let Some(item) = self.carry.take().or_else(|| p.items.pop()) else {
+                break;
+            };
+            let n = item.span_count();
+            // A request larger than a whole batch still goes, alone.
+            if batch.spans > 0 && batch.spans + n > p.batch_size {
+                self.carry = Some(item);
+                break;
+            }
+            p.len.fetch_sub(n, Ordering::Relaxed);
+            batch.spans += n;
+            batch.bytes += charge(&item);
+            batch.items.push(item);
+        }
+        (batch.spans > 0).then_some(batch)
+    }
+
+    /// Whether a full batch is waiting.
+    fn full_batch_ready(&self) -> bool {
+        self.pending.len.load(Ordering::Relaxed) >= self.pending.batch_size
+    }
+}
+
+/// The producer side of the export queue; a span processor for the SDK provider too (the
+/// `tracing` bridge's spans).
 #[derive(Debug, Clone)]
 pub struct SpanQueue {
     pending: Arc<Pending>,
@@ -216,18 +225,27 @@ impl std::fmt::Debug for Control {
     }
 }
 
+/// Where a batch goes: the collector, and the built-in trace view when it is on.
+pub(crate) struct Destination<E> {
+    /// Sends export requests to the collector.
+    pub exporter: E,
+    /// The resource and scope every span is sent with.
+    pub envelope: Envelope,
+    /// The built-in trace view's store, fed before each export.
+    pub view: Option<Arc<EmbeddedStore>>,
+}
+
 impl SpanQueue {
-    /// Starts the export task for `exporter` on `runtime`, holding at most `max_bytes` of spans.
-    pub(crate) fn start<E: SpanExporter + 'static>(
-        exporter: E,
-        mode: ExportMode,
+    /// Starts the export task for `to` on `runtime`, holding at most `max_bytes` of spans.
+    pub(crate) fn start<E: SendTraces>(
+        to: Destination<E>,
         tuning: &ExportTuning,
         max_bytes: u64,
         health: Arc<ExportHealth>,
         runtime: &Handle,
     ) -> SpanQueue {
         let pending = Arc::new(Pending {
-            spans: SegQueue::new(),
+            items: SegQueue::new(),
             len: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX).max(1),
@@ -238,13 +256,18 @@ impl SpanQueue {
         });
         let (control, ctl_rx) = mpsc::unbounded_channel();
         let worker = Worker {
-            exporter: Arc::new(exporter),
-            mode,
+            exporter: Arc::new(to.exporter),
+            envelope: Arc::new(to.envelope),
+            view: to.view,
             tuning: tuning.clone(),
             health: health.clone(),
             permits: Arc::new(Semaphore::new(tuning.max_concurrent_exports.max(1))),
         };
-        runtime.spawn(worker.run(pending.clone(), ctl_rx));
+        let batcher = Batcher {
+            pending: pending.clone(),
+            carry: None,
+        };
+        runtime.spawn(worker.run(batcher, ctl_rx));
         SpanQueue {
             pending,
             control,
@@ -266,35 +289,51 @@ impl SpanQueue {
             std::sync::mpsc::RecvTimeoutError::Disconnected => OTelSdkError::AlreadyShutdown,
         })
     }
+
+    /// Counts `n` spans lost with `why`.
+    fn drop_spans(&self, n: usize, why: fn(&ExportHealth)) {
+        for _ in 0..n {
+            why(&self.health);
+        }
+    }
+}
+
+impl SpanSink for SpanQueue {
+    fn accept(&self, spans: EncodedSpans) {
+        let p = &*self.pending;
+        let n = spans.span_count();
+        if p.closed.load(Ordering::Relaxed) {
+            return self.drop_spans(n, ExportHealth::span_after_shutdown);
+        }
+        let size = charge(&spans);
+        // Reserve bytes before the push, like the count, so concurrent producers never overshoot.
+        if p.bytes.fetch_add(size, Ordering::Relaxed) + size > p.max_bytes {
+            p.release(size);
+            return self.drop_spans(n, ExportHealth::span_buffer_full);
+        }
+        let before = p.len.fetch_add(n, Ordering::Relaxed);
+        // An empty queue takes a request even if it alone is over the count (a tiny
+        // OTEL_BSP_MAX_QUEUE_SIZE must not drop every request).
+        if before + n > p.max_len && before > 0 {
+            p.len.fetch_sub(n, Ordering::Relaxed);
+            p.release(size);
+            return self.drop_spans(n, ExportHealth::span_queue_full);
+        }
+        p.items.push(spans);
+        if before / p.batch_size != (before + n) / p.batch_size {
+            p.batch_ready.notify_one();
+        }
+    }
 }
 
 impl SpanProcessor for SpanQueue {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        let p = &*self.pending;
-        if p.closed.load(Ordering::Relaxed) {
-            self.health.span_after_shutdown();
-            return;
+        if self.pending.closed.load(Ordering::Relaxed) {
+            return self.health.span_after_shutdown();
         }
-        let size = span_bytes(&span);
-        // Reserve bytes before the push, like the count, so concurrent producers never overshoot.
-        if p.bytes.fetch_add(size, Ordering::Relaxed) + size > p.max_bytes {
-            p.release(size);
-            self.health.span_buffer_full();
-            return;
-        }
-        let before = p.len.fetch_add(1, Ordering::Relaxed);
-        if before >= p.max_len {
-            p.len.fetch_sub(1, Ordering::Relaxed);
-            p.release(size);
-            self.health.span_queue_full();
-            return;
-        }
-        p.spans.push((span, size));
-        if (before + 1).is_multiple_of(p.batch_size) {
-            p.batch_ready.notify_one();
-        }
+        self.accept(encode_sdk_span(span));
     }
 
     /// Exports everything queued so far; blocks the caller (never call it from the telemetry
@@ -311,15 +350,16 @@ impl SpanProcessor for SpanQueue {
 
 struct Worker<E> {
     exporter: Arc<E>,
-    mode: ExportMode,
+    envelope: Arc<Envelope>,
+    view: Option<Arc<EmbeddedStore>>,
     tuning: ExportTuning,
     health: Arc<ExportHealth>,
     permits: Arc<Semaphore>,
 }
 
-impl<E: SpanExporter + 'static> Worker<E> {
-    async fn run(self, pending: Arc<Pending>, mut control: mpsc::UnboundedReceiver<Control>) {
-        let batch_size = pending.batch_size;
+impl<E: SendTraces> Worker<E> {
+    async fn run(self, mut batcher: Batcher, mut control: mpsc::UnboundedReceiver<Control>) {
+        let pending = batcher.pending.clone();
         let mut tick = tokio::time::interval(self.tuning.scheduled_delay);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -333,11 +373,8 @@ impl<E: SpanExporter + 'static> Worker<E> {
                         pending.closed.store(true, Ordering::Relaxed);
                     }
                     // Everything queued before the request goes out before the answer.
-                    self.drain_all(&pending, batch_size).await;
+                    self.drain_all(&mut batcher).await;
                     self.wait_idle().await;
-                    if stop {
-                        let _ = self.exporter.shutdown();
-                    }
                     if let Some(Control::Flush(reply) | Control::Shutdown(reply)) = msg {
                         let _ = reply.send(());
                     }
@@ -347,26 +384,20 @@ impl<E: SpanExporter + 'static> Worker<E> {
                 }
                 _ = pending.batch_ready.notified() => {
                     // Only full batches here; the tick sends the remainder.
-                    while pending.len.load(Ordering::Relaxed) >= batch_size {
-                        let mut batch = Vec::with_capacity(batch_size);
-                        let (_, bytes) = pending.drain_into(&mut batch, batch_size);
-                        self.dispatch(batch, bytes, &pending).await;
+                    while batcher.full_batch_ready() {
+                        let Some(batch) = batcher.next() else { break };
+                        self.dispatch(batch, &batcher.pending).await;
                     }
                 }
-                _ = tick.tick() => self.drain_all(&pending, batch_size).await,
+                _ = tick.tick() => self.drain_all(&mut batcher).await,
             }
         }
     }
 
     /// Exports everything queued, in batches.
-    async fn drain_all(&self, pending: &Arc<Pending>, batch_size: usize) {
-        loop {
-            let mut batch = Vec::with_capacity(batch_size.min(pending.len.load(Ordering::Relaxed)));
-            let (n, bytes) = pending.drain_into(&mut batch, batch_size);
-            if n == 0 {
-                return;
-            }
-            self.dispatch(batch, bytes, pending).await;
+    async fn drain_all(&self, batcher: &mut Batcher) {
+        while let Some(batch) = batcher.next() {
+            self.dispatch(batch, &batcher.pending).await;
         }
     }
 
@@ -378,7 +409,7 @@ impl<E: SpanExporter + 'static> Worker<E> {
 
     /// Starts one export once a slot is free; waiting here is what lets the queue fill (and
     /// drop) instead of memory growing when the collector is slow.
-    async fn dispatch(&self, batch: Vec<SpanData>, bytes: usize, pending: &Arc<Pending>) {
+    async fn dispatch(&self, batch: Batch, pending: &Arc<Pending>) {
         let pending = pending.clone();
         let permit = self
             .permits
@@ -387,27 +418,29 @@ impl<E: SpanExporter + 'static> Worker<E> {
             .await
             .expect("the export semaphore is never closed");
         let exporter = self.exporter.clone();
+        let envelope = self.envelope.clone();
+        let view = self.view.clone();
         let health = self.health.clone();
         let timeout = self.tuning.export_timeout;
-        let mode = self.mode;
         tokio::spawn(async move {
-            let n = batch.len() as u64;
-            let result = match mode {
-                ExportMode::Async => tokio::time::timeout(timeout, exporter.export(batch))
-                    .await
-                    .unwrap_or(Err(OTelSdkError::Timeout(timeout))),
-                ExportMode::Blocking => {
-                    let job = tokio::task::spawn_blocking(move || {
-                        super::exporters::block_on(exporter.export(batch))
-                    });
-                    match tokio::time::timeout(timeout, job).await {
-                        Ok(Ok(r)) => r,
-                        Ok(Err(e)) => Err(OTelSdkError::InternalFailure(e.to_string())),
-                        Err(_) => Err(OTelSdkError::Timeout(timeout)),
-                    }
-                }
+            let Batch {
+                items,
+                spans,
+                bytes,
+            } = batch;
+            // The view first: it only takes in-process locks, while the collector may be slow
+            // or absent.
+            if let Some(view) = &view {
+                view.ingest(&items, &envelope).await;
+            }
+            let request = Bytes::from(envelope.request(items.iter()));
+            drop(items);
+            let result = match tokio::time::timeout(timeout, exporter.send(request)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(OTelSdkError::InternalFailure(e.to_string())),
+                Err(_) => Err(OTelSdkError::Timeout(timeout)),
             };
-            health.export_finished(Signal::Traces, n, &result);
+            health.export_finished(Signal::Traces, spans as u64, &result);
             pending.release(bytes);
             drop(permit);
         });
@@ -417,6 +450,8 @@ impl<E: SpanExporter + 'static> Worker<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::otel::otlp::{attr_key, Kind, SpanHead, Status, TraceWriter};
+    use crate::telemetry::otel::transport::TraceExportError;
 
     #[test]
     fn tuning_reads_the_standard_variables() {
@@ -438,57 +473,80 @@ mod tests {
     }
 
     /// An exporter whose calls never finish until `release` is notified: a paused collector.
+    /// Counts the spans of the requests it got (decoded, so the envelope is checked too).
     #[derive(Debug, Default)]
     struct Stuck {
         release: Arc<Notify>,
         received: Arc<AtomicUsize>,
     }
 
-    impl SpanExporter for Stuck {
-        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+    impl SendTraces for Stuck {
+        async fn send(&self, request: Bytes) -> Result<(), TraceExportError> {
+            use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+            use prost::Message;
             self.release.notified().await;
-            self.received.fetch_add(batch.len(), Ordering::Relaxed);
+            let req = ExportTraceServiceRequest::decode(request).expect("a valid request");
+            let spans = req.resource_spans[0].scope_spans[0].spans.len();
+            self.received.fetch_add(spans, Ordering::Relaxed);
             Ok(())
         }
     }
 
-    fn span(attr_len: usize) -> SpanData {
-        use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
-        SpanData {
-            span_context: SpanContext::empty_context(),
-            parent_span_id: SpanId::INVALID,
-            parent_span_is_remote: false,
-            span_kind: SpanKind::Server,
-            name: "GET".into(),
-            start_time: std::time::SystemTime::now(),
-            end_time: std::time::SystemTime::now(),
-            attributes: vec![KeyValue::new("url.path", "x".repeat(attr_len))],
-            dropped_attributes_count: 0,
-            events: Default::default(),
-            links: Default::default(),
-            status: Status::Unset,
-            instrumentation_scope: Default::default(),
+    /// One request's worth of `n` spans, each with an attribute of `attr_len` bytes.
+    fn spans(n: usize, attr_len: usize) -> EncodedSpans {
+        let mut w = TraceWriter::new([7; 16], "", 64);
+        for i in 0..n {
+            let head = SpanHead {
+                span_id: [i as u8 + 1; 8],
+                parent: None,
+                parent_remote: false,
+                name: "GET",
+                kind: Kind::Server,
+                start: 1,
+                end: 2,
+            };
+            let mut s = w.span(&head);
+            s.str(attr_key!("url.path"), &"x".repeat(attr_len));
+            s.end(Status::Unset);
         }
+        w.finish()
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn start(
+        exporter: Stuck,
+        tuning: &ExportTuning,
+        max: u64,
+        rt: &tokio::runtime::Runtime,
+    ) -> (SpanQueue, Arc<ExportHealth>) {
+        let health = Arc::new(ExportHealth::new("test"));
+        let to = Destination {
+            exporter,
+            envelope: Envelope::default(),
+            view: None,
+        };
+        let q = SpanQueue::start(to, tuning, max, health.clone(), rt.handle());
+        (q, health)
     }
 
     #[test]
-    fn span_estimate_grows_with_attribute_lengths() {
-        let small = span_bytes(&span(10));
-        let big = span_bytes(&span(10_010));
-        assert!(small > std::mem::size_of::<SpanData>());
-        assert!(
-            big - small >= 20_000,
-            "string bytes counted for the encoded copy too"
-        );
+    fn the_charge_is_the_encoding_held_plus_its_copy_in_flight() {
+        let small = spans(3, 10);
+        let big = spans(3, 10_010);
+        assert_eq!(charge(&small), small.held_bytes() + small.as_bytes().len());
+        assert!(charge(&big) - charge(&small) >= 2 * 3 * 10_000);
     }
 
     #[test]
     fn a_stuck_collector_holds_at_most_max_bytes_and_drops_are_counted() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let exporter = Stuck::default();
         let (release, received) = (exporter.release.clone(), exporter.received.clone());
         let tuning = ExportTuning {
@@ -498,37 +556,34 @@ mod tests {
             export_timeout: Duration::from_secs(3600),
             max_concurrent_exports: 2,
         };
-        let health = Arc::new(ExportHealth::new("test"));
         let max = 64 * 1024;
-        let q = SpanQueue::start(
-            exporter,
-            ExportMode::Async,
-            &tuning,
-            max,
-            health.clone(),
-            rt.handle(),
-        );
-        let one = span_bytes(&span(500));
+        let (q, health) = start(exporter, &tuning, max, &rt);
+        let one = charge(&spans(3, 500));
         for _ in 0..1000 {
-            q.on_end(span(500));
+            q.accept(spans(3, 500));
             assert!(q.pending.held_bytes() <= max as usize);
         }
         let f = health.figures();
-        let kept = 1000 - f.spans_dropped as usize;
+        assert_eq!(
+            f.spans_dropped % 3,
+            0,
+            "a request's spans go together: {f:?}"
+        );
+        let kept = (3000 - f.spans_dropped as usize) / 3;
         assert!(f.spans_dropped_buffer_full > 0, "{f:?}");
         assert_eq!(f.spans_dropped, f.spans_dropped_buffer_full);
         assert!(
             kept <= max as usize / one,
-            "kept {kept} spans of {one} bytes"
+            "kept {kept} requests of {one} bytes"
         );
         assert!(kept >= max as usize / one - 1, "kept only {kept}");
         // The collector answers: in-flight exports end and release their bytes.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while received.load(Ordering::Relaxed) < kept && std::time::Instant::now() < deadline {
+        while received.load(Ordering::Relaxed) < 3 * kept && std::time::Instant::now() < deadline {
             release.notify_waiters();
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(received.load(Ordering::Relaxed), kept);
+        assert_eq!(received.load(Ordering::Relaxed), 3 * kept);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while q.pending.held_bytes() > 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -538,5 +593,56 @@ mod tests {
             0,
             "every byte released after export"
         );
+    }
+
+    /// A queue with no export task: what the producers and the batcher do, alone.
+    fn detached(max_len: usize, batch_size: usize) -> (SpanQueue, Batcher) {
+        let pending = Arc::new(Pending {
+            items: SegQueue::new(),
+            len: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            max_bytes: usize::MAX,
+            closed: AtomicBool::new(false),
+            batch_ready: Notify::new(),
+            max_len,
+            batch_size,
+        });
+        let (control, _) = mpsc::unbounded_channel();
+        let q = SpanQueue {
+            pending: pending.clone(),
+            control,
+            health: Arc::new(ExportHealth::new("test")),
+        };
+        let b = Batcher {
+            pending,
+            carry: None,
+        };
+        (q, b)
+    }
+
+    #[test]
+    fn batches_never_split_a_request_nor_pass_the_batch_size() {
+        let (q, mut b) = detached(1000, 10);
+        for n in [3, 3, 3, 3, 12, 1] {
+            q.accept(spans(n, 1));
+        }
+        let sizes: Vec<usize> = std::iter::from_fn(|| b.next().map(|b| b.spans)).collect();
+        assert_eq!(sizes, [9, 3, 12, 1], "the oversized request goes alone");
+        assert_eq!(q.pending.len.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_span_count_bound_refuses_whole_requests() {
+        let (q, _b) = detached(10, 10);
+        for _ in 0..4 {
+            q.accept(spans(3, 1));
+        }
+        let f = q.health.figures();
+        assert_eq!((f.spans_dropped, f.spans_dropped_buffer_full), (3, 0));
+        assert_eq!(q.pending.len.load(Ordering::Relaxed), 9);
+        // An empty queue takes a request larger than the whole bound.
+        let (q, _b) = detached(2, 2);
+        q.accept(spans(3, 1));
+        assert_eq!(q.health.figures().spans_dropped, 0);
     }
 }

@@ -1,5 +1,5 @@
-//! Builds a sampled request's span tree from its [`RequestRecord`], after the fact, with explicit
-//! ids and timestamps, following the HTTP semantic conventions (spec §5):
+//! Encodes a sampled request's span tree from its [`RequestRecord`], after the fact, with
+//! explicit ids and timestamps, following the HTTP semantic conventions (spec §5):
 //!
 //! ```text
 //! SERVER "{method}"            the whole request
@@ -7,23 +7,26 @@
 //! └── CLIENT "{method}"        one per upstream attempt; its id is the one sent upstream
 //! ```
 //!
-//! The finished [`SpanData`] goes straight to a span processor (the export queue): no SDK span
-//! objects, no sampler call, no `tracing` machinery — the measured cheapest way (see
-//! `benches/otel_spans.rs`).
+//! The spans are written straight to OTLP protobuf bytes ([`super::otlp`]) in one buffer per
+//! request and handed to a [`SpanSink`] (the export queue): no SDK span objects, no `SpanData`,
+//! no attribute strings — the measured cheapest way (see `benches/otel_spans.rs`).
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock};
-use std::time::{Instant, SystemTime};
+use std::sync::Arc;
+#[cfg(test)]
+use std::sync::LazyLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState as OtelTraceState,
-};
-use opentelemetry::{InstrumentationScope, Key, KeyValue, StringValue, Value};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks, SpanProcessor};
+use opentelemetry::trace::TraceState as OtelTraceState;
+use opentelemetry::StringValue;
+#[cfg(test)]
+use opentelemetry::Value;
 
-use crate::telemetry::record::{RequestRecord, UpstreamAttempt};
+use super::otlp::{attr_block, attr_key, Kind, SpanHead, SpanWriter, Status, TraceWriter};
+use super::queue::SpanSink;
+use crate::telemetry::record::{CacheOutcome, RequestRecord, UpstreamAttempt};
 use crate::telemetry::trace::{random_id, TraceState};
 
 /// Strings for one upstream, made once so spans and metrics share them instead of formatting
@@ -86,6 +89,51 @@ pub(crate) fn method_str(m: &http::Method) -> &'static str {
     }
 }
 
+/// `http.request.method` as a whole encoded attribute (the value of [`method_str`]).
+fn method_attr(m: &http::Method) -> &'static [u8] {
+    match *m {
+        http::Method::GET => attr_block!("http.request.method", "GET"),
+        http::Method::HEAD => attr_block!("http.request.method", "HEAD"),
+        http::Method::POST => attr_block!("http.request.method", "POST"),
+        http::Method::PUT => attr_block!("http.request.method", "PUT"),
+        http::Method::DELETE => attr_block!("http.request.method", "DELETE"),
+        http::Method::PATCH => attr_block!("http.request.method", "PATCH"),
+        http::Method::OPTIONS => attr_block!("http.request.method", "OPTIONS"),
+        http::Method::TRACE => attr_block!("http.request.method", "TRACE"),
+        http::Method::CONNECT => attr_block!("http.request.method", "CONNECT"),
+        _ => attr_block!("http.request.method", "_OTHER"),
+    }
+}
+
+/// `sightline.cache.status` as a whole encoded attribute.
+fn cache_attr(c: CacheOutcome) -> &'static [u8] {
+    match c {
+        CacheOutcome::Hit => attr_block!("sightline.cache.status", "hit"),
+        CacheOutcome::Miss => attr_block!("sightline.cache.status", "miss"),
+        CacheOutcome::Stale => attr_block!("sightline.cache.status", "stale"),
+        CacheOutcome::Bypass => attr_block!("sightline.cache.status", "bypass"),
+    }
+}
+
+/// `url.scheme`: the two values the proxy records are encoded once.
+fn write_scheme(span: &mut SpanWriter<'_>, scheme: &str) {
+    match scheme {
+        "http" => span.block(attr_block!("url.scheme", "http")),
+        "https" => span.block(attr_block!("url.scheme", "https")),
+        other => span.str(attr_key!("url.scheme"), other),
+    }
+}
+
+/// `network.protocol.version`: the values the proxy records are encoded once.
+fn write_protocol(span: &mut SpanWriter<'_>, version: &str) {
+    match version {
+        "1.1" => span.block(attr_block!("network.protocol.version", "1.1")),
+        "2" => span.block(attr_block!("network.protocol.version", "2")),
+        "1.0" => span.block(attr_block!("network.protocol.version", "1.0")),
+        other => span.str(attr_key!("network.protocol.version"), other),
+    }
+}
+
 /// Splits a `Host` value into host and port (`[::1]:8080`, `example.com:80`, `example.com`).
 pub(crate) fn split_host_port(host: &str) -> (&str, Option<u16>) {
     if let Some(rest) = host.strip_prefix('[') {
@@ -103,16 +151,36 @@ pub(crate) fn split_host_port(host: &str) -> (&str, Option<u16>) {
     }
 }
 
-const fn k(name: &'static str) -> Key {
-    Key::from_static_str(name)
+/// `error.type` of a failed request or attempt, before it becomes an attribute value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    /// The proxy's own name for the failure (`timeout`, `connect_error`, `_OTHER`).
+    Named(&'static str),
+    /// An error status: its code as text (semconv).
+    Status(u16),
 }
 
-fn kv(key: &'static str, value: impl Into<Value>) -> KeyValue {
-    KeyValue::new(k(key), value)
+impl ErrorType {
+    /// As an OTel attribute value (the reference span builder's).
+    #[cfg(test)]
+    pub fn value(self) -> Value {
+        match self {
+            ErrorType::Named(s) => Value::from(s),
+            ErrorType::Status(code) => status_error_type(code),
+        }
+    }
+
+    fn write(self, span: &mut SpanWriter<'_>) {
+        match self {
+            ErrorType::Named(s) => span.str(attr_key!("error.type"), s),
+            ErrorType::Status(code) => span.decimal(attr_key!("error.type"), u64::from(code)),
+        }
+    }
 }
 
 /// `error.type` for an error status: the code as text (semconv). 4xx and 5xx are made once
 /// and shared, so an error response costs a reference count, not an allocation.
+#[cfg(test)]
 pub(crate) fn status_error_type(status: u16) -> Value {
     static CODES: LazyLock<Vec<StringValue>> = LazyLock::new(|| {
         (400u16..600)
@@ -130,300 +198,260 @@ pub(crate) fn status_error_type(status: u16) -> Value {
 
 /// `error.type` of one upstream attempt, or None when it succeeded (semconv: a CLIENT request
 /// is an error on 4xx and 5xx as well as on a failure without a response).
+pub(crate) fn attempt_error(
+    rec: &RequestRecord<'_>,
+    a: &UpstreamAttempt,
+    is_last: bool,
+) -> Option<ErrorType> {
+    match (a.failed, a.status) {
+        // Earlier attempts are only retried after a connect failure (spec §3).
+        (true, _) if !is_last => Some(ErrorType::Named("connect_error")),
+        (true, _) => Some(ErrorType::Named(rec.error.unwrap_or("_OTHER"))),
+        (false, Some(s)) if s >= 400 => Some(ErrorType::Status(s)),
+        _ => None,
+    }
+}
+
+/// [`attempt_error`] as an attribute value.
+#[cfg(test)]
 pub(crate) fn attempt_error_type(
     rec: &RequestRecord<'_>,
     a: &UpstreamAttempt,
     is_last: bool,
 ) -> Option<Value> {
-    match (a.failed, a.status) {
-        // Earlier attempts are only retried after a connect failure (spec §3).
-        (true, _) if !is_last => Some(Value::from("connect_error")),
-        (true, _) => Some(Value::from(rec.error.unwrap_or("_OTHER"))),
-        (false, Some(s)) if s >= 400 => Some(status_error_type(s)),
-        _ => None,
-    }
+    attempt_error(rec, a, is_last).map(ErrorType::value)
 }
 
 /// `error.type` of the request as a whole, or None when it succeeded: the proxy's own error
 /// type, else the status code of a 5xx, else `_OTHER` when no response was sent at all.
-pub(crate) fn request_error_type(rec: &RequestRecord<'_>) -> Option<Value> {
+pub(crate) fn request_error(rec: &RequestRecord<'_>) -> Option<ErrorType> {
     match (rec.error, rec.status) {
-        (Some(e), _) => Some(Value::from(e)),
-        (None, s) if s >= 500 => Some(status_error_type(s)),
-        (None, 0) => Some(Value::from("_OTHER")),
+        (Some(e), _) => Some(ErrorType::Named(e)),
+        (None, s) if s >= 500 => Some(ErrorType::Status(s)),
+        (None, 0) => Some(ErrorType::Named("_OTHER")),
         _ => None,
     }
 }
 
-/// Turns records into spans and hands them to the export queue.
+/// [`request_error`] as an attribute value.
+#[cfg(test)]
+pub(crate) fn request_error_type(rec: &RequestRecord<'_>) -> Option<Value> {
+    request_error(rec).map(ErrorType::value)
+}
+
+/// Bytes to reserve for a request's spans, so the buffer seldom grows while it is written and
+/// seldom holds much unused while it waits for export: the fixed parts, keys and short values
+/// (measured: 441 bytes for SERVER + `cache lookup`, about 210 per CLIENT span), plus the
+/// variable strings. IPv6 clients and error attributes may still grow it once.
+fn capacity_hint(rec: &RequestRecord<'_>, trace_state: &str) -> usize {
+    let strings = rec.path.len()
+        + rec.host.map_or(0, str::len)
+        + rec.user_agent.map_or(0, str::len)
+        + rec.method.as_str().len();
+    let spans = 2 + rec.attempts.len();
+    480 + 240 * rec.attempts.len() + strings + spans * trace_state.len()
+}
+
+/// Unix nanoseconds of the request's monotonic instants, anchored at its wall-clock start.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    start: Instant,
+    start_nanos: u64,
+}
+
+impl Clock {
+    fn new(rec: &RequestRecord<'_>) -> Self {
+        Clock {
+            start: rec.start,
+            start_nanos: unix_nanos(rec.start_time),
+        }
+    }
+
+    fn at(&self, i: Instant) -> u64 {
+        self.start_nanos + i.saturating_duration_since(self.start).as_nanos() as u64
+    }
+}
+
+/// Nanoseconds since the Unix epoch (0 before it), as OTLP timestamps are.
+fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Turns records into encoded spans and hands them to the export queue.
 #[derive(Debug)]
 pub(crate) struct SpanRecorder {
-    sink: Arc<dyn SpanProcessor>,
-    scope: InstrumentationScope,
+    sink: Arc<dyn SpanSink>,
     upstreams: UpstreamLabels,
 }
 
 impl SpanRecorder {
     /// A recorder handing spans to `sink`, labelling attempts with `upstreams`' strings.
-    pub fn new(sink: Arc<dyn SpanProcessor>, upstreams: &[SocketAddr]) -> Self {
+    pub fn new(sink: Arc<dyn SpanSink>, upstreams: &[SocketAddr]) -> Self {
         SpanRecorder {
             sink,
-            scope: super::scope(),
             upstreams: UpstreamLabels::new(upstreams),
         }
     }
 
-    fn emit(&self, ctx: &Ctx<'_>, s: Spec) {
-        self.sink.on_end(SpanData {
-            span_context: SpanContext::new(
-                ctx.trace_id,
-                SpanId::from_bytes(s.id),
-                TraceFlags::SAMPLED,
-                false,
-                ctx.tracestate.clone(),
-            ),
-            parent_span_id: SpanId::from_bytes(s.parent),
-            parent_span_is_remote: s.parent_remote,
-            span_kind: s.kind,
-            name: Cow::Borrowed(s.name),
-            start_time: s.start,
-            end_time: s.end,
-            attributes: s.attributes,
-            dropped_attributes_count: 0,
-            events: SpanEvents::default(),
-            links: SpanLinks::default(),
-            status: s.status,
-            instrumentation_scope: self.scope.clone(),
-        });
+    /// Encodes the span tree of one sampled request and queues it.
+    pub fn record(&self, state: &TraceState, rec: &RequestRecord<'_>) {
+        self.sink.accept(self.encode(state, rec));
     }
 
-    /// Emits the span tree of one sampled request.
-    pub fn record(&self, state: &TraceState, rec: &RequestRecord<'_>) {
-        let tracestate = state
+    /// The span tree of one sampled request: `cache lookup`, the CLIENT spans, then the SERVER
+    /// span, each with the trace's `tracestate`.
+    pub fn encode(&self, state: &TraceState, rec: &RequestRecord<'_>) -> super::otlp::EncodedSpans {
+        // Re-serialised through the SDK's parser: an invalid list is dropped, as before.
+        let trace_state = state
             .tracestate
             .as_ref()
             .and_then(|v| v.to_str().ok())
             .and_then(|s| OtelTraceState::from_str(s).ok())
+            .map(|t| t.header())
             .unwrap_or_default();
-        let ctx = Ctx {
-            rec,
-            trace_id: TraceId::from_bytes(state.trace_id),
-            tracestate,
-        };
+        let mut out = TraceWriter::new(
+            state.trace_id,
+            &trace_state,
+            capacity_hint(rec, &trace_state),
+        );
+        let clock = Clock::new(rec);
         let method = method_str(rec.method);
-        let end = ctx.at(rec.start + rec.duration);
-        let child = |id, kind, name, start, end, attributes, status| Spec {
-            id,
-            parent: state.span_id,
+        let end = clock.at(rec.start + rec.duration);
+        let child = |span_id, kind, name, start, end| SpanHead {
+            span_id,
+            parent: Some(state.span_id),
             parent_remote: false,
-            kind,
             name,
+            kind,
             start,
             end,
-            attributes,
-            status,
         };
 
         if let Some((from, to)) = rec.cache_lookup {
-            let attrs = vec![kv("sightline.cache.status", rec.cache.as_str())];
-            let (kind, start, end) = (SpanKind::Internal, ctx.at(from), ctx.at(to));
-            let spec = child(
+            let head = child(
                 random_id(),
-                kind,
+                Kind::Internal,
                 "cache lookup",
-                start,
-                end,
-                attrs,
-                Status::Unset,
+                clock.at(from),
+                clock.at(to),
             );
-            self.emit(&ctx, spec);
+            let mut span = out.span(&head);
+            span.block(cache_attr(rec.cache));
+            span.end(Status::Unset);
         }
 
         let last = rec.attempts.len().saturating_sub(1);
         for (i, a) in rec.attempts.iter().enumerate() {
-            let (attrs, status) = self.client_attributes(rec, a, i, i == last, method);
             // The id the upstream saw as its parent; a record without one still gets a span.
             let id = if a.span_id == [0; 8] {
                 random_id()
             } else {
                 a.span_id
             };
-            let (start, stop) = (ctx.at(a.start), a.end.map_or(end, |e| ctx.at(e)));
-            self.emit(
-                &ctx,
-                child(id, SpanKind::Client, method, start, stop, attrs, status),
-            );
+            let stop = a.end.map_or(end, |e| clock.at(e));
+            let head = child(id, Kind::Client, method, clock.at(a.start), stop);
+            let mut span = out.span(&head);
+            let status = self.client_attributes(&mut span, rec, a, i, i == last);
+            span.end(status);
         }
 
-        let status = if rec.status >= 500 || rec.status == 0 {
-            Status::error(rec.error.unwrap_or(""))
-        } else {
-            Status::Unset
-        };
-        let spec = Spec {
-            id: state.span_id,
-            parent: state.parent_span_id.unwrap_or([0; 8]),
+        let head = SpanHead {
+            span_id: state.span_id,
+            parent: state.parent_span_id,
             parent_remote: state.parent_span_id.is_some(),
-            kind: SpanKind::Server,
             // Semconv: an unknown method names the span "HTTP"; never the raw path.
             name: if method == "_OTHER" { "HTTP" } else { method },
-            start: rec.start_time,
+            kind: Kind::Server,
+            start: clock.start_nanos,
             end,
-            attributes: self.server_attributes(rec, method),
-            status,
         };
-        self.emit(&ctx, spec);
+        let mut span = out.span(&head);
+        self.server_attributes(&mut span, rec, method);
+        span.end(if rec.is_error() {
+            Status::Error(rec.error.unwrap_or(""))
+        } else {
+            Status::Unset
+        });
+        out.finish()
     }
 
     fn client_attributes(
         &self,
+        span: &mut SpanWriter<'_>,
         rec: &RequestRecord<'_>,
         a: &UpstreamAttempt,
         index: usize,
         is_last: bool,
-        method: &'static str,
-    ) -> (Vec<KeyValue>, Status) {
+    ) -> Status<'static> {
         let label = self.upstreams.get(a);
-        let mut attrs = Vec::with_capacity(6);
-        attrs.push(kv("http.request.method", method));
-        attrs.push(kv("server.address", label.ip.clone()));
-        attrs.push(kv("server.port", label.port));
+        span.block(method_attr(rec.method));
+        span.str(attr_key!("server.address"), label.ip.as_str());
+        span.int(attr_key!("server.port"), label.port);
         if let Some(s) = a.status {
-            attrs.push(kv("http.response.status_code", i64::from(s)));
+            span.int(attr_key!("http.response.status_code"), i64::from(s));
         }
         if index > 0 {
-            attrs.push(kv("http.request.resend_count", index as i64));
+            span.int(attr_key!("http.request.resend_count"), index as i64);
         }
-        match attempt_error_type(rec, a, is_last) {
+        match attempt_error(rec, a, is_last) {
             Some(e) => {
-                attrs.push(KeyValue::new(k("error.type"), e));
-                (attrs, Status::error(""))
+                e.write(span);
+                Status::Error("")
             }
-            None => (attrs, Status::Unset),
+            None => Status::Unset,
         }
     }
 
-    fn server_attributes(&self, rec: &RequestRecord<'_>, method: &'static str) -> Vec<KeyValue> {
-        let mut attrs = Vec::with_capacity(14);
-        attrs.push(kv("http.request.method", method));
+    fn server_attributes(
+        &self,
+        span: &mut SpanWriter<'_>,
+        rec: &RequestRecord<'_>,
+        method: &'static str,
+    ) {
+        span.block(method_attr(rec.method));
         if method == "_OTHER" {
-            attrs.push(kv(
-                "http.request.method_original",
-                rec.method.as_str().to_owned(),
-            ));
+            span.str(
+                attr_key!("http.request.method_original"),
+                rec.method.as_str(),
+            );
         }
-        attrs.push(kv("url.path", rec.path.to_owned()));
-        attrs.push(kv("url.scheme", rec.scheme));
+        span.str(attr_key!("url.path"), rec.path);
+        write_scheme(span, rec.scheme);
         if let Some(host) = rec.host {
             let (name, port) = split_host_port(host);
-            attrs.push(kv("server.address", name.to_owned()));
+            span.str(attr_key!("server.address"), name);
             if let Some(p) = port {
-                attrs.push(kv("server.port", i64::from(p)));
+                span.int(attr_key!("server.port"), i64::from(p));
             }
         }
         if let Some(ip) = rec.client {
-            attrs.push(kv("client.address", ip.to_string()));
+            span.ip(attr_key!("client.address"), ip);
         }
         if let Some(ua) = rec.user_agent {
-            attrs.push(kv("user_agent.original", ua.to_owned()));
+            span.str(attr_key!("user_agent.original"), ua);
         }
         if rec.status != 0 {
-            attrs.push(kv("http.response.status_code", i64::from(rec.status)));
+            span.int(
+                attr_key!("http.response.status_code"),
+                i64::from(rec.status),
+            );
         }
-        attrs.push(kv("network.protocol.version", rec.protocol_version));
-        if let Some(e) = request_error_type(rec) {
-            attrs.push(KeyValue::new(k("error.type"), e));
+        write_protocol(span, rec.protocol_version);
+        if let Some(e) = request_error(rec) {
+            e.write(span);
         }
-        attrs.push(kv("sightline.cache.status", rec.cache.as_str()));
+        span.block(cache_attr(rec.cache));
         if let Some(a) = rec.upstream() {
-            attrs.push(kv("sightline.upstream", self.upstreams.get(a).full.clone()));
+            span.str(
+                attr_key!("sightline.upstream"),
+                self.upstreams.get(a).full.as_str(),
+            );
         }
-        attrs
-    }
-}
-
-/// What every span of one request shares.
-struct Ctx<'a> {
-    rec: &'a RequestRecord<'a>,
-    trace_id: TraceId,
-    tracestate: OtelTraceState,
-}
-
-/// One span to emit.
-struct Spec {
-    id: [u8; 8],
-    parent: [u8; 8],
-    parent_remote: bool,
-    kind: SpanKind,
-    name: &'static str,
-    start: SystemTime,
-    end: SystemTime,
-    attributes: Vec<KeyValue>,
-    status: Status,
-}
-
-impl Ctx<'_> {
-    /// Wall-clock time of a monotonic instant of this request.
-    fn at(&self, i: Instant) -> SystemTime {
-        self.rec.start_time + i.saturating_duration_since(self.rec.start)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_and_port_split() {
-        assert_eq!(split_host_port("example.com"), ("example.com", None));
-        assert_eq!(
-            split_host_port("example.com:8080"),
-            ("example.com", Some(8080))
-        );
-        assert_eq!(split_host_port("[::1]:8080"), ("::1", Some(8080)));
-        assert_eq!(split_host_port("[::1]"), ("::1", None));
-        assert_eq!(split_host_port("::1"), ("::1", None));
-        assert_eq!(
-            split_host_port("example.com:http"),
-            ("example.com:http", None)
-        );
-    }
-
-    #[test]
-    fn error_types_of_statuses_are_their_codes() {
-        for code in [400u16, 404, 499, 500, 503, 599, 600, 302] {
-            assert_eq!(status_error_type(code), Value::from(code.to_string()));
-        }
-    }
-
-    #[test]
-    fn unknown_methods_are_other() {
-        assert_eq!(method_str(&http::Method::GET), "GET");
-        assert_eq!(
-            method_str(&http::Method::from_bytes(b"PURGE").unwrap()),
-            "_OTHER"
-        );
-    }
-
-    #[test]
-    fn labels_fall_back_for_unknown_upstreams() {
-        let a: SocketAddr = "127.0.0.1:9001".parse().unwrap();
-        let labels = UpstreamLabels::new(&[a]);
-        let attempt = |upstream, addr| UpstreamAttempt {
-            upstream,
-            addr,
-            start: Instant::now(),
-            end: None,
-            status: None,
-            failed: false,
-            span_id: [0; 8],
-        };
-        assert!(matches!(labels.get(&attempt(0, a)), Cow::Borrowed(_)));
-        let other: SocketAddr = "10.0.0.1:80".parse().unwrap();
-        let l = labels.get(&attempt(0, other));
-        assert_eq!(
-            (l.ip.as_str(), l.port, l.full.as_str()),
-            ("10.0.0.1", 80, "10.0.0.1:80")
-        );
-    }
-}
+mod reference;
+#[cfg(test)]
+mod tests;

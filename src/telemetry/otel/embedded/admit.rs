@@ -12,6 +12,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use bytes::Bytes;
+
 /// What the store holds per encoded byte of a trace's spans (decoded messages, their boxes,
 /// maps and the trace tree), measured as RSS growth over encoded size (README, "Built-in trace
 /// view"); plus the encoded copy kept here.
@@ -21,7 +23,7 @@ pub const HELD_PER_ENCODED_BYTE: u64 = 5 + 1;
 #[derive(Debug, Default)]
 struct Entry {
     /// Encoded `ExportTraceServiceRequest`s, in arrival order.
-    batches: Vec<Vec<u8>>,
+    batches: Vec<Bytes>,
     charge: u64,
 }
 
@@ -42,7 +44,7 @@ pub enum Verdict {
     /// Apply the new spans as they are.
     Apply,
     /// Over budget: start a fresh store holding these batches (oldest first).
-    Rebuild(Vec<Vec<u8>>),
+    Rebuild(Vec<Bytes>),
 }
 
 impl Admit {
@@ -58,8 +60,8 @@ impl Admit {
         }
     }
 
-    /// Records `encoded` spans of `trace`.
-    pub fn add(&mut self, trace: [u8; 16], encoded: Vec<u8>) -> Verdict {
+    /// Records `encoded` spans of `trace` (an encoded `ExportTraceServiceRequest`).
+    pub fn add(&mut self, trace: [u8; 16], encoded: Bytes) -> Verdict {
         let charge = encoded.len() as u64 * HELD_PER_ENCODED_BYTE;
         let entry = self.traces.entry(trace).or_insert_with(|| {
             self.order.push_back(trace);
@@ -121,12 +123,16 @@ mod tests {
     fn traces_fit_until_the_budget_then_the_oldest_go() {
         let mut a = Admit::new(100, 6_000);
         for n in 0..9 {
-            assert_eq!(a.add(id(n), vec![0; 100]), Verdict::Apply, "{n}");
+            assert_eq!(
+                a.add(id(n), Bytes::from(vec![0; 100])),
+                Verdict::Apply,
+                "{n}"
+            );
         }
         assert_eq!(a.charged(), 9 * 600);
         // The 11th pushes past 6,000: down to 4,500 at most, newest kept.
-        assert_eq!(a.add(id(9), vec![0; 100]), Verdict::Apply);
-        let Verdict::Rebuild(kept) = a.add(id(10), vec![1; 100]) else {
+        assert_eq!(a.add(id(9), Bytes::from(vec![0; 100])), Verdict::Apply);
+        let Verdict::Rebuild(kept) = a.add(id(10), Bytes::from(vec![1; 100])) else {
             panic!("over budget must rebuild");
         };
         assert_eq!(kept.len(), 7);
@@ -138,10 +144,10 @@ mod tests {
     #[test]
     fn spans_of_one_trace_share_its_entry_and_the_count_bound_holds() {
         let mut a = Admit::new(2, u64::MAX);
-        a.add(id(1), vec![0; 10]);
-        a.add(id(1), vec![0; 10]);
-        a.add(id(2), vec![0; 10]);
-        a.add(id(3), vec![0; 10]);
+        a.add(id(1), Bytes::from(vec![0; 10]));
+        a.add(id(1), Bytes::from(vec![0; 10]));
+        a.add(id(2), Bytes::from(vec![0; 10]));
+        a.add(id(3), Bytes::from(vec![0; 10]));
         assert_eq!(a.evicted(), 1);
         assert_eq!(a.charged(), 2 * 10 * HELD_PER_ENCODED_BYTE);
     }
@@ -149,8 +155,8 @@ mod tests {
     #[test]
     fn one_huge_trace_stays_alone() {
         let mut a = Admit::new(10, 1_000);
-        a.add(id(1), vec![0; 10]);
-        let Verdict::Rebuild(kept) = a.add(id(2), vec![0; 1_000]) else {
+        a.add(id(1), Bytes::from(vec![0; 10]));
+        let Verdict::Rebuild(kept) = a.add(id(2), Bytes::from(vec![0; 1_000])) else {
             panic!()
         };
         assert_eq!(kept.len(), 1);

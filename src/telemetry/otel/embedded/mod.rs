@@ -4,38 +4,34 @@
 //!
 //! # Shape
 //! ```text
-//! SpanQueue export task ─► TeeExporter ─┬─► EmbeddedStore::ingest ─► otlp_embedded::State (bounded LRU)
-//!                                       └─► OTLP exporter (collector), unchanged
+//! SpanQueue export task ─┬─► EmbeddedStore::ingest ─► otlp_embedded::State (bounded LRU)
+//!                        └─► OTLP transport (collector), unchanged
 //! admin /jaeger/... ─► EmbeddedStore::router ─► Jaeger UI assets + its query API over State
 //! ```
 //! Nothing here runs on the request path: spans reach the store from the export task, after
-//! the request finished. The SDK's [`SpanData`] is turned into OTLP messages by
-//! `opentelemetry-proto` and re-read as `otlp-embedded`'s own generated types (the same
-//! protobuf schema, two generated copies), then applied through its `TraceService`, so no
-//! network hop is involved.
+//! the request finished, as the export queue holds them: each request's spans already encoded
+//! as OTLP protobuf. Wrapped in the pipeline's resource and scope, each is one encoded
+//! `ExportTraceServiceRequest` for its trace, which the ledger keeps and which is re-read as
+//! `otlp-embedded`'s own generated types (the same protobuf schema) and applied through its
+//! `TraceService`, so no network hop is involved.
 //!
 //! # Bounds
 //! The store keeps at most `embedded_ui_max_traces` traces and about `embedded_ui_max_bytes`
 //! ([`admit`]'s estimate); either limit evicts the oldest traces first.
 
 pub mod admit;
-mod tee;
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest as OtlpRequest;
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-use opentelemetry_sdk::trace::SpanData;
+use bytes::Bytes;
 use otlp_embedded::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlp_embedded::{Config, State, StateRef, TraceService, TraceServiceImpl};
 use prost::Message;
 
+use super::otlp::{EncodedSpans, Envelope};
 use admit::{Admit, Verdict};
-pub use tee::TeeExporter;
 
 /// Where the admin listener serves the view (with a trailing `/`, as the UI's `<base>` wants).
 pub const BASE_PATH: &str = "/jaeger/";
@@ -96,46 +92,37 @@ impl EmbeddedStore {
         })
     }
 
-    /// Adds finished spans (as exported, with the pipeline's resource).
-    pub async fn ingest(&self, batch: Vec<SpanData>, resource: &ResourceAttributesWithSchema) {
-        let n = batch.len() as u64;
-        // Traces in the order their first span arrived: the ledger evicts from the front, so a
-        // hash map's order here would let a batch's newest trace go before its oldest.
-        let mut slot: HashMap<[u8; 16], usize> = HashMap::new();
-        let mut by_trace: Vec<([u8; 16], Vec<SpanData>)> = Vec::new();
-        for span in batch {
-            let id = span.span_context.trace_id().to_bytes();
-            let i = *slot.entry(id).or_insert_with(|| {
-                by_trace.push((id, Vec::new()));
-                by_trace.len() - 1
-            });
-            by_trace[i].1.push(span);
-        }
+    /// Adds finished spans as the export queue holds them, in arrival order (the ledger
+    /// evicts the oldest first), sent with `envelope`'s resource and scope.
+    pub async fn ingest(&self, batch: &[EncodedSpans], envelope: &Envelope) {
+        let n: u64 = batch.iter().map(|s| s.span_count() as u64).sum();
         let mut admit = self.admit.lock().await;
-        let mut apply = Vec::with_capacity(by_trace.len());
-        for (id, spans) in by_trace {
-            let encoded = OtlpRequest {
-                resource_spans: group_spans_by_resource_and_scope(spans, resource),
-            }
-            .encode_to_vec();
-            match admit.add(id, encoded.clone()) {
-                Verdict::Apply => apply.push(encoded),
-                Verdict::Rebuild(kept) => {
+        // What the store takes after this batch: the requests the ledger kept through a
+        // rebuild, then the spans admitted since, as one request (one resource to decode).
+        let mut kept = Vec::new();
+        let mut fresh: Vec<&EncodedSpans> = Vec::with_capacity(batch.len());
+        for spans in batch {
+            let encoded = Bytes::from(envelope.request(std::iter::once(spans)));
+            match admit.add(spans.trace_id(), encoded) {
+                Verdict::Apply => fresh.push(spans),
+                Verdict::Rebuild(rest) => {
                     // The UI holds the same `StateRef`: swap what it points at.
                     let empty = fresh_state(self.max_traces);
                     let empty = Arc::try_unwrap(empty).map(|l| l.into_inner());
                     if let Ok(empty) = empty {
                         *self.state.write().await = empty;
                     }
-                    apply = kept;
+                    kept = rest;
+                    fresh.clear();
                 }
             }
         }
         drop(admit);
+        let fresh = (!fresh.is_empty()).then(|| Bytes::from(envelope.request(fresh.into_iter())));
         let mut request = ExportTraceServiceRequest::default();
-        for bytes in &apply {
+        for bytes in kept.iter().chain(fresh.iter()) {
             // Same schema, two generated copies: the bytes of one decode as the other.
-            match ExportTraceServiceRequest::decode(bytes.as_slice()) {
+            match ExportTraceServiceRequest::decode(&bytes[..]) {
                 Ok(mut r) => {
                     jaeger_tags(&mut r);
                     request.resource_spans.extend(r.resource_spans);

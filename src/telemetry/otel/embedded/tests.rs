@@ -1,4 +1,5 @@
-//! The store fed with real SDK spans: what goes in is what the Jaeger API answers, within bounds.
+//! The store fed with SDK spans, encoded as the export queue holds them: what goes in is what
+//! the Jaeger API answers, within bounds.
 
 use std::num::NonZeroU32;
 use std::time::{Duration, SystemTime};
@@ -7,11 +8,11 @@ use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::KeyValue;
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use opentelemetry_sdk::Resource;
 
 use super::*;
+use crate::telemetry::otel::otlp::encode_sdk_span;
 
 fn span(trace: u128, id: u64, parent: u64, name: &'static str, pad: usize) -> SpanData {
     let ctx = SpanContext::new(
@@ -42,11 +43,17 @@ fn span(trace: u128, id: u64, parent: u64, name: &'static str, pad: usize) -> Sp
     }
 }
 
-fn resource() -> ResourceAttributesWithSchema {
+fn envelope() -> Envelope {
     let r = Resource::builder_empty()
         .with_service_name("sightline")
         .build();
-    ResourceAttributesWithSchema::from(&r)
+    Envelope::new(&r, &crate::telemetry::otel::scope())
+}
+
+/// Hands `batch` to the store as the export task would, one queued item per span, in order.
+async fn ingest(store: &EmbeddedStore, batch: Vec<SpanData>) {
+    let items: Vec<EncodedSpans> = batch.into_iter().map(encode_sdk_span).collect();
+    store.ingest(&items, &envelope()).await;
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -60,7 +67,7 @@ fn ingested_spans_are_found_by_trace_id() {
     let store = EmbeddedStore::new(NonZeroU32::new(10).unwrap(), 32 << 20);
     rt().block_on(async {
         let batch = vec![span(7, 1, 0, "GET", 0), span(7, 2, 1, "cache lookup", 0)];
-        store.ingest(batch, &resource()).await;
+        ingest(&store, batch).await;
         let hex = format!("{:032x}", 7u128);
         assert!(store.contains(&hex).await);
         assert!(!store.contains(&format!("{:032x}", 8u128)).await);
@@ -75,9 +82,7 @@ fn the_trace_count_bound_evicts_the_oldest() {
     let store = EmbeddedStore::new(NonZeroU32::new(5).unwrap(), 32 << 20);
     rt().block_on(async {
         for t in 1..=20u128 {
-            store
-                .ingest(vec![span(t, 1, 0, "GET", 0)], &resource())
-                .await;
+            ingest(&store, vec![span(t, 1, 0, "GET", 0)]).await;
         }
         assert_eq!(store.figures().await.traces, 5);
         assert!(store.contains(&format!("{:032x}", 20u128)).await);
@@ -91,9 +96,7 @@ fn the_byte_bound_holds_while_traces_keep_coming() {
     let store = EmbeddedStore::new(NonZeroU32::new(100_000).unwrap(), max);
     rt().block_on(async {
         for t in 1..=2_000u128 {
-            store
-                .ingest(vec![span(t, 1, 0, "GET", 1_000)], &resource())
-                .await;
+            ingest(&store, vec![span(t, 1, 0, "GET", 1_000)]).await;
             let f = store.figures().await;
             assert!(f.bytes <= max, "{f:?} after {t}");
             assert!(f.traces > 0, "{f:?} after {t}");
@@ -111,15 +114,12 @@ fn spans_of_one_trace_arriving_apart_and_rebuilds_keep_every_recent_trace() {
     let store = EmbeddedStore::new(NonZeroU32::new(100_000).unwrap(), 256 << 10);
     rt().block_on(async {
         for t in 1..=1_000u128 {
-            store
-                .ingest(vec![span(t, 2, 1, "cache lookup", 500)], &resource())
-                .await;
-            store
-                .ingest(
-                    vec![span(t, 3, 1, "GET", 500), span(t - 1, 1, 0, "GET", 500)],
-                    &resource(),
-                )
-                .await;
+            ingest(&store, vec![span(t, 2, 1, "cache lookup", 500)]).await;
+            ingest(
+                &store,
+                vec![span(t, 3, 1, "GET", 500), span(t - 1, 1, 0, "GET", 500)],
+            )
+            .await;
             let newest = format!("{:032x}", t);
             assert!(
                 store.contains(&newest).await,
@@ -144,7 +144,7 @@ fn one_large_batch_keeps_its_newest_traces_not_a_hash_order_sample() {
                 ]
             })
             .collect();
-        store.ingest(batch, &resource()).await;
+        ingest(&store, batch).await;
         let f = store.figures().await;
         assert!(f.traces > 10 && f.traces < 2_000, "{f:?}");
         for t in (2_001 - f.traces as u128)..=2_000 {
