@@ -1,7 +1,7 @@
 //! OpenTelemetry metrics with semantic-convention names, units and attributes (spec §5), built
 //! from what the request path already records.
 //!
-//! The request path records each finished request once into [`aggregate::Durations`] (the two
+//! The request path records each finished request once into [`super::aggregate::Durations`] (the two
 //! duration histograms per attribute set); everything else — active requests and cache results
 //! from [`LiveStats`], cache usage, upstream health, uptime, memory, export drops — is read when
 //! metrics are collected. [`OtelMetrics::collect`] turns it all into OTLP messages with
