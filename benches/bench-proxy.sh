@@ -7,7 +7,8 @@
 #
 # SIGHTLINE_BENCH_TELEMETRY=on exports 100 % of traces and metrics to SIGHTLINE_BENCH_OTLP
 # (default http://127.0.0.1:4317: start a collector there, e.g. `rotel start`). Finer:
-# SIGHTLINE_BENCH_METRICS=on|off, SIGHTLINE_BENCH_TRACES=on|off, SIGHTLINE_BENCH_SAMPLE=0.01.
+# SIGHTLINE_BENCH_METRICS=on|off, SIGHTLINE_BENCH_TRACES=on|off, SIGHTLINE_BENCH_SAMPLE=0.01,
+# SIGHTLINE_BENCH_EMBEDDED=on (the built-in trace view, fed by the traces).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SIGHTLINE_BIN:-$here/target/release/sightline}
@@ -18,6 +19,8 @@ telemetry=off
 metrics=false traces=false
 [ "${SIGHTLINE_BENCH_METRICS:-$telemetry}" = on ] && metrics=true
 [ "${SIGHTLINE_BENCH_TRACES:-$telemetry}" = on ] && traces=true
+embedded=false
+[ "${SIGHTLINE_BENCH_EMBEDDED:-off}" = on ] && embedded=true
 cat >"$cfg" <<CONF
 [proxy]
 listen = "${BENCH_LISTEN:-127.0.0.1:6188}"
@@ -36,6 +39,7 @@ interval = "2s"
 traces = $traces
 metrics = $metrics
 sample_ratio = ${SIGHTLINE_BENCH_SAMPLE:-1.0}
+embedded_ui = $embedded
 otlp_endpoint = "${SIGHTLINE_BENCH_OTLP:-http://127.0.0.1:4317}"
 
 [admin]
