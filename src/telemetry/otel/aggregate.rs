@@ -287,6 +287,14 @@ impl Table {
         &self.overflow
     }
 
+    /// Every used cell with its key unpacked by `key` (None for the overflow cell).
+    fn read_keyed<K>(&self, key: impl Fn(Unpacked) -> K) -> Vec<(Option<K>, CellReading)> {
+        self.read()
+            .into_iter()
+            .map(|r| ((!r.is_overflow()).then(|| key(unpack(r.key))), r))
+            .collect()
+    }
+
     fn read(&self) -> Vec<CellReading> {
         self.cells
             .iter()
@@ -360,44 +368,24 @@ impl Durations {
         }
     }
 
-    /// The server histogram's attribute sets with their figures.
+    /// The server histogram's attribute sets with their figures (None: the overflow cell).
     pub fn server(&self) -> Vec<(Option<ServerKey>, CellReading)> {
-        self.server
-            .read()
-            .into_iter()
-            .map(|r| {
-                let key = (!r.is_overflow()).then(|| {
-                    let u = unpack(r.key);
-                    ServerKey {
-                        method: u.method,
-                        cache: CACHE_OUTCOMES[u.middle & 3],
-                        status: u.status,
-                        error: u.error,
-                    }
-                });
-                (key, r)
-            })
-            .collect()
+        self.server.read_keyed(|u| ServerKey {
+            method: u.method,
+            cache: CACHE_OUTCOMES[u.middle & 3],
+            status: u.status,
+            error: u.error,
+        })
     }
 
-    /// The client histogram's attribute sets with their figures.
+    /// The client histogram's attribute sets with their figures (None: the overflow cell).
     pub fn client(&self) -> Vec<(Option<ClientKey>, CellReading)> {
-        self.client
-            .read()
-            .into_iter()
-            .map(|r| {
-                let key = (!r.is_overflow()).then(|| {
-                    let u = unpack(r.key);
-                    ClientKey {
-                        method: u.method,
-                        upstream: u.middle,
-                        status: u.status,
-                        error: u.error,
-                    }
-                });
-                (key, r)
-            })
-            .collect()
+        self.client.read_keyed(|u| ClientKey {
+            method: u.method,
+            upstream: u.middle,
+            status: u.status,
+            error: u.error,
+        })
     }
 }
 

@@ -93,6 +93,32 @@ fn error_attr(e: ErrorType) -> KeyValue {
     }
 }
 
+/// `a` with the outcome attributes: the status code when there was one, `error.type` on failure.
+fn with_outcome(
+    mut a: Vec<KeyValue>,
+    status: Option<u16>,
+    error: Option<ErrorType>,
+) -> Vec<KeyValue> {
+    if let Some(s) = status {
+        a.push(kv_int("http.response.status_code", i64::from(s)));
+    }
+    a.extend(error.map(error_attr));
+    a
+}
+
+/// A duration histogram in seconds from its cells (attributes None: the overflow cell).
+fn histogram_metric(
+    at: &At,
+    name: &str,
+    description: &str,
+    cells: impl Iterator<Item = (Option<Vec<KeyValue>>, CellReading)>,
+) -> Metric {
+    let points = cells
+        .map(|(attrs, r)| at.histogram_point(attrs.unwrap_or_else(overflow_attrs), &r))
+        .collect();
+    metric(name, "s", description, histogram(points))
+}
+
 fn overflow_attrs() -> Vec<KeyValue> {
     vec![kv(
         "otel.metric.overflow",
@@ -246,33 +272,21 @@ impl OtelMetrics {
         };
         let mut out = Vec::with_capacity(10);
 
-        let server = m
-            .durations
-            .server()
-            .into_iter()
-            .map(|(key, r)| {
-                let attrs = match key {
-                    None => overflow_attrs(),
-                    Some(k) => {
-                        let mut a = vec![
-                            kv_str("http.request.method", k.method),
-                            kv_str("sightline.cache.status", k.cache.as_str()),
-                        ];
-                        if let Some(s) = k.status {
-                            a.push(kv_int("http.response.status_code", i64::from(s)));
-                        }
-                        a.extend(k.error.map(error_attr));
-                        a
-                    }
-                };
-                at.histogram_point(attrs, &r)
-            })
-            .collect();
-        out.push(metric(
+        let server = m.durations.server().into_iter().map(|(key, r)| {
+            let attrs = key.map(|k| {
+                let a = vec![
+                    kv_str("http.request.method", k.method),
+                    kv_str("sightline.cache.status", k.cache.as_str()),
+                ];
+                with_outcome(a, k.status, k.error)
+            });
+            (attrs, r)
+        });
+        out.push(histogram_metric(
+            &at,
             "http.server.request.duration",
-            "s",
             "Duration of HTTP server requests.",
-            histogram(server),
+            server,
         ));
 
         let reading = m.stats.read();
@@ -286,35 +300,23 @@ impl OtelMetrics {
             ),
         ));
 
-        let client = m
-            .durations
-            .client()
-            .into_iter()
-            .map(|(key, r)| {
-                let attrs = match key {
-                    None => overflow_attrs(),
-                    Some(k) => {
-                        let addr = m.board.addr(k.upstream);
-                        let mut a = vec![
-                            kv_str("http.request.method", k.method),
-                            kv_str("server.address", &addr.ip().to_string()),
-                            kv_int("server.port", i64::from(addr.port())),
-                        ];
-                        if let Some(s) = k.status {
-                            a.push(kv_int("http.response.status_code", i64::from(s)));
-                        }
-                        a.extend(k.error.map(error_attr));
-                        a
-                    }
-                };
-                at.histogram_point(attrs, &r)
-            })
-            .collect();
-        out.push(metric(
+        let client = m.durations.client().into_iter().map(|(key, r)| {
+            let attrs = key.map(|k| {
+                let addr = m.board.addr(k.upstream);
+                let a = vec![
+                    kv_str("http.request.method", k.method),
+                    kv_str("server.address", &addr.ip().to_string()),
+                    kv_int("server.port", i64::from(addr.port())),
+                ];
+                with_outcome(a, k.status, k.error)
+            });
+            (attrs, r)
+        });
+        out.push(histogram_metric(
+            &at,
             "http.client.request.duration",
-            "s",
             "Duration of HTTP requests to upstreams, per attempt.",
-            histogram(client),
+            client,
         ));
 
         let results = super::aggregate::CACHE_OUTCOMES
