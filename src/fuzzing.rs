@@ -79,6 +79,12 @@ pub fn cache_key(data: &[u8]) {
         part.eq_ignore_ascii_case(expected.as_bytes()),
         "{key:?} does not end in {expected:?}"
     );
+    // The streamed hash the edge and the predictor use agrees with the built key's.
+    assert_eq!(
+        policy::key_hash(scheme, authority, target),
+        policy::key_hash_of(&key),
+        "{key:?}"
+    );
 }
 
 /// Forwarding headers from an untrusted peer never keep a client-sent value.

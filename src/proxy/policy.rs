@@ -69,8 +69,11 @@ pub fn normalise_authority(scheme: &str, authority: &str) -> String {
 fn authority_part<'a>(scheme: &str, authority: &'a str) -> &'a str {
     let a = authority.rsplit('@').next().unwrap_or("").trim();
     let default = if scheme == "https" { ":443" } else { ":80" };
-    if a.len() >= default.len() && a[a.len() - default.len()..].eq_ignore_ascii_case(default) {
-        &a[..a.len() - default.len()]
+    // Compared as bytes: the end of `a` may be inside a multi-byte character; when the ASCII
+    // suffix matches, its start is a character boundary.
+    let cut = a.len().saturating_sub(default.len());
+    if a.len() >= default.len() && a.as_bytes()[cut..].eq_ignore_ascii_case(default.as_bytes()) {
+        &a[..cut]
     } else {
         a.strip_suffix(':').unwrap_or(a)
     }
@@ -455,6 +458,8 @@ mod tests {
                 String::from_utf8_lossy(&key)
             );
         }
+        // Found by the cache_key fuzz target: the default-port check cut inside 'ƾ'.
+        assert_eq!(cache_key_for("http", "ƾ8", "/"), "http://ƾ8/".as_bytes());
         let long = format!("{}.Example:8080", "Sub/Domain%".repeat(12));
         assert_eq!(
             key_hash("http", &long, "/x"),
