@@ -67,7 +67,9 @@ pub fn normalise_authority(scheme: &str, authority: &str) -> String {
 
 /// [`normalise_authority`] before lower-casing: a slice of `authority`.
 fn authority_part<'a>(scheme: &str, authority: &'a str) -> &'a str {
-    let a = authority.rsplit('@').next().unwrap_or("").trim();
+    // Userinfo ends at the last '@' (ASCII, so the byte after it starts a character).
+    let start = memchr::memrchr(b'@', authority.as_bytes()).map_or(0, |i| i + 1);
+    let a = authority[start..].trim();
     let default = if scheme == "https" { ":443" } else { ":80" };
     // Compared as bytes: the end of `a` may be inside a multi-byte character; when the ASCII
     // suffix matches, its start is a character boundary.
