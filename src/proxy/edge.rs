@@ -98,9 +98,12 @@ where
         let mut watch = shutdown.clone();
         let conn = hit::Conn::of(&stream);
         let mut settings: Option<HttpPersistentSettings> = None;
+        // A request was answered on this connection (by pingora or the hit path): once the
+        // server shuts down, the connection closes instead of waiting for another.
+        let mut answered = false;
         let mut wait = Wait::Header(Instant::now() + self.header_timeout);
         loop {
-            if *shutdown.borrow() && settings.is_some() {
+            if *shutdown.borrow() && (answered || settings.is_some()) {
                 return None;
             }
             let head =
@@ -129,6 +132,7 @@ where
                 let closing = *shutdown.borrow() || super::drain::handing_over();
                 match hits.serve(&mut stream, &bytes, &conn, closing).await {
                     hit::Served::KeepAlive => {
+                        answered = true;
                         wait = Wait::Idle(Instant::now() + self.idle_timeout);
                         continue;
                     }
