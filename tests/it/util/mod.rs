@@ -80,12 +80,25 @@ where
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (bind port 0, read it, let it go).
+/// A port on 127.0.0.1 that was free a moment ago (bound, then let go).
+///
+/// Ports come from below the kernel's ephemeral range (32768–60999 by default), where neither
+/// `bind(:0)` (the test origins) nor outgoing connections pick theirs, and never twice in this
+/// process: a freed ephemeral port handed to one test's proxy could otherwise be taken by
+/// another test's listener before the proxy binds it (seen in CI: a proxy "ready" on a port
+/// another test's admin API answered).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
+        let port = rand::random_range(12_000..32_000u16);
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range after 1000 tries");
 }
 
 /// `127.0.0.1:` + [`free_port`].
