@@ -1,7 +1,8 @@
 //! Ranges through the real binary (RFC 9110 §14, RFC 9111 §3.3): a `Range` request on a
 //! fully stored response is answered 206 from the cache with the right `Content-Range` (416
-//! when unsatisfiable), whether the origin sent a length or a chunked body; a 206 from the
-//! origin is never stored as if it were the whole response.
+//! when unsatisfiable, multipart for several ranges, the whole entry when `If-Range` names an
+//! old validator), whether the origin sent a length or a chunked body; a 206 from the origin is
+//! never stored as if it were the whole response.
 
 use crate::cache_rfc_support::{is_hit, proxy_for, proxy_to, RawOrigin};
 use crate::util::{client, fetch, ProxyProcess, TestOrigin, TestResponse};
@@ -76,4 +77,51 @@ async fn a_206_from_the_origin_is_not_stored() {
         "a fragment was served as the whole response: {full:?}"
     );
     assert_eq!(origin.hits("/part"), 3);
+}
+
+#[tokio::test]
+async fn several_ranges_get_a_multipart_answer_and_if_range_guards_the_entry() {
+    let origin = TestOrigin::spawn(|_| {
+        TestResponse::ok(BODY)
+            .header("cache-control", "max-age=600")
+            .header("etag", "\"v1\"")
+    })
+    .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    assert_eq!(fetch(http.get(proxy.url("/m"))).await.body, BODY);
+
+    let multi = fetch(http.get(proxy.url("/m")).header("range", "bytes=0-1,4-5")).await;
+    assert_eq!(multi.status, 206, "{multi:?}");
+    assert!(is_hit(&multi), "{multi:?}");
+    let ctype = multi.header("content-type").unwrap_or_default().to_string();
+    let boundary = ctype
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("not multipart/byteranges: {multi:?}"));
+    let parts: Vec<&str> = multi
+        .body
+        .split(&format!("--{boundary}"))
+        .filter(|p| p.contains("Content-Range"))
+        .collect();
+    assert_eq!(parts.len(), 2, "{multi:?}");
+    assert!(parts[0].contains("bytes 0-1/16") && parts[0].trim_end().ends_with("01"));
+    assert!(parts[1].contains("bytes 4-5/16") && parts[1].trim_end().ends_with("45"));
+
+    // If-Range with the current validator: the range; with an old one: the whole entry.
+    let same = fetch(
+        http.get(proxy.url("/m"))
+            .header("range", "bytes=2-5")
+            .header("if-range", "\"v1\""),
+    )
+    .await;
+    assert_eq!((same.status, same.body.as_str()), (206, "2345"), "{same:?}");
+    let old = fetch(
+        http.get(proxy.url("/m"))
+            .header("range", "bytes=2-5")
+            .header("if-range", "\"v0\""),
+    )
+    .await;
+    assert_eq!((old.status, old.body.as_str()), (200, BODY), "{old:?}");
+    assert!(is_hit(&same) && is_hit(&old), "{same:?} {old:?}");
+    assert_eq!(origin.hits("/m"), 1);
 }
