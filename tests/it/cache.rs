@@ -239,3 +239,31 @@ async fn post_invalidates_the_stored_entry() {
         .collect();
     assert_eq!(methods, ["GET", "POST", "GET"]);
 }
+
+#[tokio::test]
+async fn a_head_miss_is_filled_by_a_get_and_other_methods_are_not_served_from_cache() {
+    let origin =
+        TestOrigin::spawn(|_| TestResponse::ok("entity").header("cache-control", "max-age=60"))
+            .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    let head = fetch(http.head(proxy.url("/h"))).await;
+    assert_eq!((head.status, head.body.as_str()), (200, ""), "{head:?}");
+    let get = fetch(http.get(proxy.url("/h"))).await;
+    assert!(
+        is_hit(&get),
+        "the HEAD miss did not fill the entry: {get:?}"
+    );
+    assert_eq!(get.body, "entity");
+    assert!(is_hit(&fetch(http.head(proxy.url("/h"))).await));
+    for _ in 0..2 {
+        let r = fetch(http.request(http::Method::OPTIONS, proxy.url("/h"))).await;
+        assert!(!is_hit(&r), "{r:?}");
+    }
+    let methods: Vec<String> = origin
+        .requests_to("/h")
+        .iter()
+        .map(|r| r.method.to_string())
+        .collect();
+    assert_eq!(methods, ["GET", "OPTIONS", "OPTIONS"]);
+}

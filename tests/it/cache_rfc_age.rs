@@ -3,9 +3,11 @@
 //! values are ignored, lists use their first member, overflow is 2^31; and a hit's `Date`
 //! and `Age` together date the response where the origin did.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::cache_rfc_support::{age, date, http_date, is_hit, proxy_for, secs_between};
+use crate::cache_rfc_support::{
+    age, date, http_date, is_hit, proxy_for, proxy_to, secs_between, RawOrigin,
+};
 use crate::util::{client, fetch, poll_for, TestOrigin, TestResponse};
 
 #[tokio::test]
@@ -160,4 +162,35 @@ async fn a_hit_dates_the_response_where_the_origin_did() {
         "a hit carries the stored Date: {hit:?}"
     );
     assert_eq!(origin.hits("/dated"), 1);
+}
+
+#[tokio::test]
+async fn a_response_without_date_is_dated_on_receipt() {
+    let origin = RawOrigin::spawn(|_| {
+        b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 7\r\n\r\nundated"
+            .to_vec()
+    })
+    .await;
+    let proxy = proxy_to(origin.addr()).await;
+    let http = client();
+    let received = SystemTime::now();
+    fetch(http.get(proxy.url("/undated"))).await;
+    let hit = fetch(http.get(proxy.url("/undated"))).await;
+    assert!(is_hit(&hit), "{hit:?}");
+    let stored = hit
+        .header("date")
+        .unwrap_or_else(|| panic!("a hit without Date: {hit:?}"))
+        .to_owned();
+    // A hit a second later repeats it: the Date was given once, when the response arrived.
+    let later = poll_for(Duration::from_secs(5), || async {
+        let r = fetch(http.get(proxy.url("/undated"))).await;
+        assert!(is_hit(&r), "{r:?}");
+        (age(&r) >= Some(1)).then_some(r)
+    })
+    .await
+    .expect("Age never reached 1");
+    assert_eq!(later.header("date"), Some(stored.as_str()), "{later:?}");
+    let off = secs_between(date(&later).expect("a valid Date"), received);
+    assert!(off.abs() <= 2.0, "Date is {off:.1} s from the receipt");
+    assert_eq!(origin.hits("/undated"), 1);
 }

@@ -201,3 +201,94 @@ async fn targeted_cache_fields_take_precedence_and_are_not_forwarded() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[tokio::test]
+async fn proxy_connection_te_and_upgrade_are_neither_stored_nor_forwarded() {
+    let origin = RawOrigin::spawn(|_| {
+        b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nProxy-Connection: keep-alive\r\n\
+          TE: trailers\r\nUpgrade: h2c\r\nX-Kept: 3\r\nContent-Length: 3\r\n\r\nhop"
+            .to_vec()
+    })
+    .await;
+    let proxy = proxy_to(origin.addr()).await;
+    let http = client();
+    let miss = fetch(http.get(proxy.url("/hop"))).await;
+    let hit = fetch(http.get(proxy.url("/hop"))).await;
+    assert!(miss.cache_status().contains("stored"), "{miss:?}");
+    assert!(is_hit(&hit), "{hit:?}");
+    for r in [&miss, &hit] {
+        assert_eq!((r.status, r.body.as_str()), (200, "hop"));
+        for name in ["proxy-connection", "te", "upgrade"] {
+            assert!(r.header(name).is_none(), "{name} reached the client: {r:?}");
+        }
+        assert_eq!(r.header("x-kept"), Some("3"), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn fields_named_by_private_and_no_cache_are_not_stored() {
+    let origin = TestOrigin::spawn(|_| {
+        TestResponse::ok("named")
+            .header(
+                "cache-control",
+                "max-age=600, private=\"x-secret\", no-cache=\"x-other\"",
+            )
+            .header("x-secret", "s")
+            .header("x-other", "o")
+            .header("x-kept", "k")
+    })
+    .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    fetch(http.get(proxy.url("/named"))).await;
+    let hit = fetch(http.get(proxy.url("/named"))).await;
+    assert!(is_hit(&hit), "the rest of the response is stored: {hit:?}");
+    assert_eq!(
+        (hit.body.as_str(), hit.header("x-kept")),
+        ("named", Some("k"))
+    );
+    for name in ["x-secret", "x-other"] {
+        assert!(hit.header(name).is_none(), "{name} was stored: {hit:?}");
+    }
+    assert_eq!(origin.hits("/named"), 1);
+}
+
+#[tokio::test]
+async fn a_304_never_updates_content_length_content_range_or_vary() {
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let origin = RawOrigin::spawn(move |_| {
+        if answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            // Stale at once, so the next request revalidates.
+            b"HTTP/1.1 200 OK\r\nCache-Control: max-age=0\r\nETag: \"v1\"\r\n\
+              Content-Length: 10\r\n\r\n0123456789"
+                .to_vec()
+        } else {
+            b"HTTP/1.1 304 Not Modified\r\nCache-Control: max-age=600\r\nETag: \"v1\"\r\n\
+              X-Updated: yes\r\nContent-Length: 0\r\nContent-Range: bytes 0-1/2\r\n\
+              Vary: accept\r\n\r\n"
+                .to_vec()
+        }
+    })
+    .await;
+    let proxy = proxy_to(origin.addr()).await;
+    let http = client();
+    fetch(http.get(proxy.url("/len"))).await;
+    let revalidated = fetch(http.get(proxy.url("/len"))).await;
+    assert!(
+        revalidated.cache_status().contains("fwd-status=304"),
+        "{revalidated:?}"
+    );
+    let hit = fetch(http.get(proxy.url("/len"))).await;
+    assert!(
+        is_hit(&hit),
+        "the 304's max-age=600 was not applied: {hit:?}"
+    );
+    for r in [&revalidated, &hit] {
+        assert_eq!((r.status, r.body.as_str()), (200, "0123456789"), "{r:?}");
+        assert_eq!(r.header("x-updated"), Some("yes"), "{r:?}");
+        assert_eq!(r.header("content-length"), Some("10"), "{r:?}");
+        assert!(r.header("content-range").is_none(), "{r:?}");
+        assert!(r.header("vary").is_none(), "{r:?}");
+    }
+    assert_eq!(origin.hits("/len"), 2);
+}

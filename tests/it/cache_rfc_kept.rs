@@ -99,3 +99,36 @@ async fn set_cookie_authorization_and_vary_star_rules_hold() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[tokio::test]
+async fn request_no_store_is_not_stored_and_other_request_directives_are_ignored() {
+    let origin =
+        TestOrigin::spawn(|_| TestResponse::ok("entry").header("cache-control", "max-age=600"))
+            .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    let r = fetch(
+        http.get(proxy.url("/req"))
+            .header("cache-control", "no-store"),
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_str()), (200, "entry"));
+    assert!(!r.cache_status().contains("stored"), "{r:?}");
+    let r = fetch(http.get(proxy.url("/req"))).await;
+    assert!(
+        !is_hit(&r) && origin.hits("/req") == 2,
+        "the answer to a no-store request was stored: {r:?}"
+    );
+    assert!(is_hit(&fetch(http.get(proxy.url("/req"))).await));
+    // Request directives a client could use to force origin fetches are ignored (README).
+    for (name, value) in [
+        ("cache-control", "max-age=0"),
+        ("cache-control", "no-cache"),
+        ("cache-control", "min-fresh=3600"),
+        ("pragma", "no-cache"),
+    ] {
+        let r = fetch(http.get(proxy.url("/req")).header(name, value)).await;
+        assert!(is_hit(&r), "{name}: {value}: {r:?}");
+    }
+    assert_eq!(origin.hits("/req"), 2);
+}

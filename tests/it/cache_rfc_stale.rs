@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cache_rfc_support::{age, is_hit, proxy_for};
-use crate::util::{client, fetch, poll_for, TestOrigin, TestResponse};
+use crate::util::{
+    client, fetch, poll_for, with_healthz, ConfigBuilder, ProxyProcess, TestOrigin, TestResponse,
+};
 
 #[tokio::test]
 async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
@@ -173,4 +175,74 @@ async fn revalidation_directives_forbid_serving_stale() {
         assert!(!r.cache_status().contains("detail=stale"), "{path}: {r:?}");
         assert_eq!(origin.hits(path), 2, "{path}");
     }
+}
+
+#[tokio::test]
+async fn stale_if_error_also_covers_500_502_504_and_a_read_timeout() {
+    let answered = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let origin = TestOrigin::spawn(move |req| {
+        let path = req.path().to_owned();
+        if answered.lock().expect("paths").insert(path.clone()) {
+            // Stored, and stale at once.
+            return TestResponse::ok("good")
+                .header("cache-control", "max-age=0, stale-if-error=60");
+        }
+        match path.as_str() {
+            "/timeout" => TestResponse::ok("late").delay(Duration::from_secs(3)),
+            p => TestResponse::status(p[1..].parse().expect("a status path")).body("bad"),
+        }
+    })
+    .await;
+    let proxy = ProxyProcess::start(
+        ConfigBuilder::new(&[origin.addr()])
+            .set("upstreams.health_check.kind", "none")
+            .set("upstreams.read_timeout", "500ms"),
+    )
+    .await;
+    let http = client();
+    for path in ["/500", "/502", "/504", "/timeout"] {
+        assert_eq!(fetch(http.get(proxy.url(path))).await.body, "good");
+        let r = fetch(http.get(proxy.url(path))).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "good"), "{path}: {r:?}");
+        assert!(
+            r.cache_status().ends_with("; detail=stale-if-error"),
+            "{path}: {r:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stale_if_error_serves_stale_when_no_healthy_upstream_is_left() {
+    let origin = TestOrigin::spawn(with_healthz(|_| {
+        // Stale at once.
+        TestResponse::ok("good").header("cache-control", "max-age=0, stale-if-error=60")
+    }))
+    .await;
+    let proxy = ProxyProcess::start_with_admin(
+        ConfigBuilder::new(&[origin.addr()]).set("upstreams.health_check.unhealthy_after", 1),
+    )
+    .await;
+    let http = client();
+    assert_eq!(fetch(http.get(proxy.url("/x"))).await.body, "good");
+    // Health checks fail from now on; a request that reached the origin would read "fresh".
+    origin.set_handler(|req| {
+        let status = if req.path() == "/healthz" { 503 } else { 200 };
+        TestResponse::status(status).body("fresh")
+    });
+    let addr = origin.addr().to_string();
+    let down = crate::util::poll_until(Duration::from_secs(10), || async {
+        let health = proxy.admin_json("/health").await;
+        health["upstreams"].as_array().is_some_and(|ups| {
+            ups.iter()
+                .any(|u| u["address"] == addr.as_str() && u["healthy"] == false)
+        })
+    })
+    .await;
+    assert!(down, "the origin was never marked down\n{}", proxy.output());
+    let r = fetch(http.get(proxy.url("/x"))).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "good"), "{r:?}");
+    assert!(
+        r.cache_status().ends_with("; detail=stale-if-error"),
+        "{r:?}"
+    );
 }

@@ -14,6 +14,7 @@ mod cache_fast_hit;
 mod cache_load;
 mod cache_rfc_age;
 mod cache_rfc_expires;
+mod cache_rfc_freshness;
 mod cache_rfc_headers;
 mod cache_rfc_invalidation;
 mod cache_rfc_kept;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::origin::TestOrigin;
+use crate::util::origin::{TestOrigin, TestResponse};
 use crate::util::proxy::{ConfigBuilder, ProxyProcess};
 use crate::util::{client, poll_for};
 
@@ -263,4 +263,61 @@ async fn post_reload_needs_the_token_and_reports_restart_only_changes() {
     let r = client().get(proxy.url("/z")).send().await.unwrap();
     assert_eq!(r.headers()["x-origin"], "b");
     proxy.terminate().await;
+}
+
+#[tokio::test]
+async fn an_added_upstream_failing_its_checks_gets_no_traffic_and_a_removed_one_stays_listed() {
+    let a = TestOrigin::named("a").await;
+    let b = TestOrigin::named("b").await;
+    // Accepts requests (so any that reached it would be seen) but fails every health check.
+    let sick = TestOrigin::spawn(|req| {
+        if req.path() == "/healthz" {
+            TestResponse::status(503)
+        } else {
+            TestResponse::ok("sick")
+        }
+    })
+    .await;
+    let config = ConfigBuilder::new(&[a.addr()]).set("cache.enabled", false);
+    let proxy = ProxyProcess::start_with_admin(config.clone()).await;
+    let http = client();
+
+    let rewrite = |origins: &[&TestOrigin]| {
+        let text = config
+            .clone()
+            .set("upstreams.servers", servers(origins))
+            .to_toml();
+        std::fs::write(proxy.config_path(), text).unwrap();
+        proxy.signal(libc::SIGHUP);
+    };
+    rewrite(&[&a, &sick]);
+    assert_eq!(reload_status(&proxy, 1).await["result"], "ok");
+    for _ in 0..20 {
+        let r = http.get(proxy.url("/x")).send().await.unwrap();
+        assert_eq!(r.headers()["x-origin"], "a");
+    }
+    assert_eq!(sick.hits("/x"), 0, "the failing newcomer got traffic");
+
+    // Removed: a stays listed with the requests it served.
+    rewrite(&[&b]);
+    assert_eq!(reload_status(&proxy, 2).await["result"], "ok");
+    let r = http.get(proxy.url("/y")).send().await.unwrap();
+    assert_eq!(r.headers()["x-origin"], "b");
+    // The admin samples its figures once a second: poll until the sample shows a's requests.
+    let addr = a.addr().to_string();
+    let listed = poll_for(Duration::from_secs(5), || async {
+        let listed = proxy.admin_json("/api/upstreams").await;
+        let requests = listed["upstreams"]
+            .as_array()?
+            .iter()
+            .find(|u| u["address"] == addr.as_str())?["requests"]
+            .as_u64()?;
+        (requests >= 20).then_some(())
+    })
+    .await;
+    assert!(
+        listed.is_some(),
+        "the removed upstream is not listed with its requests: {}",
+        proxy.admin_json("/api/upstreams").await
+    );
 }

@@ -1,7 +1,8 @@
 //! TLS and HTTP/2 through the real binary: HTTPS verified against a test CA (curl and a rustls
 //! client), the certificate picked by SNI, HTTP/2 by ALPN and h2c prior knowledge, cache hits
 //! and span attributes on HTTP/2, HTTPS upstreams verified (and refused on a CA mismatch), and
-//! bad certificate files named by field in `sightline check` and `run`.
+//! bad certificate files named by field in `sightline check` and `run`; exact names before
+//! wildcards, TLS 1.2/1.3 only, and certificates re-read on SIGHUP.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -616,5 +617,248 @@ async fn http2_to_an_https_upstream_reaches_it_as_https_2() {
         vec![want("http", "1.1"), want("https", "2")],
         "\n{}",
         inner.output()
+    );
+}
+
+/// The base64 of the leaf certificate that openssl s_client was served by the TLS listener
+/// at `addr` (with SNI `sni`, none without), and the protocol line; `None` when the handshake
+/// failed.
+fn served(addr: SocketAddr, sni: Option<&str>, extra: &[&str]) -> Option<(String, String)> {
+    let connect = addr.to_string();
+    let mut args = vec!["s_client", "-connect", &connect];
+    match sni {
+        Some(name) => args.extend(["-servername", name]),
+        None => args.push("-noservername"),
+    }
+    args.extend(extra);
+    let out = Command::new("openssl")
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pem = text
+        .split("-----BEGIN CERTIFICATE-----")
+        .nth(1)?
+        .split("-----END CERTIFICATE-----")
+        .next()?;
+    let protocol = text
+        .lines()
+        .find(|l| l.starts_with("New, "))
+        .unwrap_or_default()
+        .to_string();
+    Some((pem.split_whitespace().collect(), protocol))
+}
+
+/// The base64 of a leaf's certificate file.
+fn leaf_base64(leaf: &Leaf) -> String {
+    let pem = std::fs::read_to_string(&leaf.cert).expect("read cert");
+    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+}
+
+fn have_openssl() -> bool {
+    Command::new("openssl").arg("version").output().is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sni_prefers_an_exact_name_then_a_one_label_wildcard_else_the_first_entry() {
+    if !have_openssl() {
+        eprintln!("openssl not installed: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new(dir.path(), "test-ca");
+    let first = ca.leaf(dir.path(), "first", &["first.test"]);
+    let wild = ca.leaf(dir.path(), "wild", &["*.w.test"]);
+    let exact = ca.leaf(dir.path(), "exact", &["www.w.test"]);
+    let origin = TestOrigin::named("o1").await;
+    let tls_addr = free_addr();
+    let entries = tls_entries(tls_addr, &[&first, &wild, &exact]);
+    let proxy = ProxyProcess::start(ConfigBuilder::new(&[origin.addr()]).extra(&entries)).await;
+    wait_accepts(tls_addr, &proxy).await;
+    let cases = [
+        (Some("www.w.test"), &exact, "exact"),
+        (Some("WWW.W.Test"), &exact, "exact"),
+        (Some("api.w.test"), &wild, "wild"),
+        (Some("a.api.w.test"), &first, "first"),
+        (Some("other.test"), &first, "first"),
+        (None, &first, "first"),
+    ];
+    for (sni, want, which) in cases {
+        let (cert, _) = served(tls_addr, sni, &[])
+            .unwrap_or_else(|| panic!("{sni:?}: no handshake\n{}", proxy.output()));
+        assert!(cert == leaf_base64(want), "SNI {sni:?} did not get {which}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_1_2_and_1_3_are_offered_and_1_1_is_not() {
+    if !have_openssl() {
+        eprintln!("openssl not installed: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new(dir.path(), "test-ca");
+    let leaf = ca.leaf(dir.path(), "a", &["a.test"]);
+    let origin = TestOrigin::named("o1").await;
+    let tls_addr = free_addr();
+    let entries = tls_entries(tls_addr, &[&leaf]);
+    let proxy = ProxyProcess::start(ConfigBuilder::new(&[origin.addr()]).extra(&entries)).await;
+    wait_accepts(tls_addr, &proxy).await;
+    for (flag, want) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
+        let (_, protocol) = served(tls_addr, Some("a.test"), &[flag])
+            .unwrap_or_else(|| panic!("{flag}: no handshake\n{}", proxy.output()));
+        assert!(protocol.contains(want), "{flag}: {protocol}");
+    }
+    // SECLEVEL=0 lets this openssl offer TLS 1.1 at all; the proxy must refuse it.
+    let old = served(
+        tls_addr,
+        Some("a.test"),
+        &["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"],
+    );
+    assert!(old.is_none(), "a TLS 1.1 handshake succeeded: {old:?}");
+}
+
+/// One keep-alive GET on an open TLS connection; the response as text.
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(tls: &mut S) -> String {
+    tls.write_all(b"GET /r HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .await
+        .expect("write request");
+    let mut resp = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read = async {
+        while !resp.ends_with(b"o1") {
+            match tls.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => resp.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), read).await;
+    String::from_utf8_lossy(&resp).into_owned()
+}
+
+/// The admin's `reload` object once `n` reloads have been attempted.
+async fn reloaded(proxy: &ProxyProcess, n: u64) -> serde_json::Value {
+    crate::util::poll_for(Duration::from_secs(10), || async {
+        let r = proxy.admin_json("/api/summary").await["reload"].clone();
+        let done = r["count_ok"].as_u64()? + r["count_failed"].as_u64()?;
+        (done >= n).then_some(r)
+    })
+    .await
+    .unwrap_or_else(|| panic!("reload {n} never reported\n{}", proxy.output()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rereads_certificates_keeps_open_connections_and_refuses_a_bad_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new(dir.path(), "test-ca");
+    let old = ca.leaf(dir.path(), "a", &["a.test"]);
+    let origin = TestOrigin::named("o1").await;
+    let tls_addr = free_addr();
+    let cfg = ConfigBuilder::new(&[origin.addr()]).extra(&tls_entries(tls_addr, &[&old]));
+    let proxy = ProxyProcess::start_with_admin(cfg).await;
+    wait_accepts(tls_addr, &proxy).await;
+    // A new client config for each handshake: a resumed session would show the old chain.
+    let h1 = || client_config(&ca.pem, &[b"http/1.1"]);
+    let (mut open, leaf, _) = handshake(tls_addr, "a.test", h1())
+        .await
+        .expect("handshake");
+    assert_eq!(leaf, old.der);
+    let r = exchange(&mut open).await;
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("o1"), "{r}");
+
+    // Renewed files on the same paths take effect on SIGHUP.
+    let renewed = ca.leaf(dir.path(), "a", &["a.test"]);
+    proxy.signal(libc::SIGHUP);
+    assert_eq!(reloaded(&proxy, 1).await["result"], "ok");
+    let (_, leaf, _) = handshake(tls_addr, "a.test", h1())
+        .await
+        .expect("handshake");
+    assert!(leaf == renewed.der, "the renewed certificate is not served");
+    let r = exchange(&mut open).await;
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.ends_with("o1"),
+        "a connection opened before the reload: {r}"
+    );
+
+    // A bad file refuses the whole reload; the renewed certificate stays.
+    std::fs::write(&renewed.cert, "not a certificate\n").expect("write");
+    proxy.signal(libc::SIGHUP);
+    let status = reloaded(&proxy, 2).await;
+    assert_eq!(status["result"], "refused", "{status}");
+    assert!(status["errors"][0]
+        .as_str()
+        .is_some_and(|e| e.contains("proxy.tls[0].cert")));
+    let (_, leaf, _) = handshake(tls_addr, "a.test", h1())
+        .await
+        .expect("handshake");
+    assert!(
+        leaf == renewed.der,
+        "a refused reload changed the certificate"
+    );
+}
+
+#[test]
+fn upstream_tls_options_without_tls_are_refused_by_check() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new(dir.path(), "ca");
+    let base = "[upstreams]\nservers = [\"127.0.0.1:9\"]\n";
+    let ca_line = format!("ca_file = {:?}", ca.pem.display().to_string());
+    let (code, err) = check(&format!("{base}tls = true\n{ca_line}\n"));
+    assert_eq!(code, 0, "{err}");
+    for (line, field) in [
+        ("sni = \"a.test\"", "upstreams.sni"),
+        ("verify = false", "upstreams.verify"),
+        (ca_line.as_str(), "upstreams.ca_file"),
+    ] {
+        let (code, err) = check(&format!("{base}{line}\n"));
+        assert_eq!(code, 2, "{line}: {err}");
+        assert!(err.contains(&format!("error: {field}:")), "{line}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_false_reaches_an_upstream_of_another_ca_and_verify_true_marks_it_down() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new(dir.path(), "upstream-ca");
+    let other = Ca::new(dir.path(), "other-ca");
+    let leaf = ca.leaf(dir.path(), "origin", &["origin.test"]);
+    let origin = TlsOrigin::spawn(&leaf).await;
+    let tls = ConfigBuilder::new(&[origin.addr])
+        .set("upstreams.tls", true)
+        .set("upstreams.sni", "origin.test")
+        .set("upstreams.ca_file", other.pem.display().to_string());
+
+    let unverified = ProxyProcess::start(
+        tls.clone()
+            .set("upstreams.verify", false)
+            .set("upstreams.health_check.kind", "none"),
+    )
+    .await;
+    let r = crate::util::fetch(crate::util::client().get(unverified.url("/unverified"))).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "ok-tls"), "{r:?}");
+    drop(unverified);
+
+    // Health checks verify as requests do: the upstream is marked down.
+    let verified = ProxyProcess::start_with_admin(
+        tls.set("upstreams.health_check.interval", "200ms")
+            .set("upstreams.health_check.unhealthy_after", 1),
+    )
+    .await;
+    let addr = origin.addr.to_string();
+    let down = poll_until(Duration::from_secs(10), || async {
+        let health = verified.admin_json("/health").await;
+        health["upstreams"].as_array().is_some_and(|ups| {
+            ups.iter()
+                .any(|u| u["address"] == addr.as_str() && u["healthy"] == false)
+        })
+    })
+    .await;
+    assert!(down, "not marked down\n{}", verified.output());
+    assert_eq!(
+        origin.requests_to("/healthz"),
+        0,
+        "a check got past the handshake"
     );
 }

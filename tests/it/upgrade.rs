@@ -172,3 +172,22 @@ async fn upgrade_under_load_fails_no_request_and_the_old_process_exits_0() {
     .await;
     assert!(stopped, "upgraded process did not stop\n{}", new_log());
 }
+
+#[tokio::test]
+async fn an_upgrade_that_gets_no_sockets_exits_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("upgrade.sock");
+    let origin = TestOrigin::named("o1").await;
+    let cfg = ConfigBuilder::new(&[origin.addr()])
+        .set("proxy.upgrade_socket", sock.display().to_string());
+    // No running process hands its sockets over: the new one waits (5 s), then gives up.
+    let mut new =
+        ProxyProcess::spawn_with(&cfg.to_toml(), cfg.proxy_addr(), cfg.admin_addr(), |c| {
+            c.arg("--upgrade");
+        });
+    let status = new
+        .wait_exit(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("still running\n{}", new.output()));
+    assert_eq!(status.code(), Some(1), "{}", new.output());
+}
