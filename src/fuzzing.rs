@@ -145,6 +145,7 @@ pub fn cache_status(data: &[u8]) {
         STALE_REVALIDATED,
         STALE,
         BYPASS,
+        BYPASS_STORED,
     ] {
         let (name, _) =
             headers::parse_cache_status(v.to_str().unwrap_or("")).expect("sent values parse");

@@ -34,7 +34,7 @@ impl CacheParts {
             // Waiters give up after 3 s and go upstream themselves.
             lock: Box::leak(CacheLock::new_boxed(Duration::from_secs(3))),
             // Remembers uncacheable URLs so they skip the lookup and the lock next time.
-            predictor: Box::leak(Box::new(Predictor::new(1024, None))),
+            predictor: Box::leak(Box::new(Predictor::new(1024, Some(request_specific)))),
             uncacheable: Box::leak(Box::default()),
             max_object_size: max_object_size.min(usize::MAX as u64) as usize,
         }
@@ -61,7 +61,14 @@ impl CacheParts {
 /// What the cache did, for `Cache-Status` and telemetry, read from pingora's cache phase.
 pub(super) fn cache_status_of(session: &Session, ctx: &RequestCtx) -> (CacheOutcome, HeaderValue) {
     if ctx.cache_trail == CacheTrail::Bypass {
-        return (CacheOutcome::Bypass, cache_status::BYPASS);
+        // pingora's predictor skipped the lookup; when the response turned out storable it
+        // turns the request into a miss that fills the cache, and RFC 9211 says `stored`.
+        let value = if session.cache.phase() == CachePhase::Miss {
+            cache_status::BYPASS_STORED
+        } else {
+            cache_status::BYPASS
+        };
+        return (CacheOutcome::Bypass, value);
     }
     let storing = session.cache.enabled();
     match session.cache.phase() {
@@ -129,4 +136,14 @@ fn served_stale(session: &Session, how: &str, why: &str) -> HeaderValue {
     let ttl = -(stale_for.as_secs_f64().ceil() as i64);
     HeaderValue::from_str(&format!("sightline; {how}; ttl={ttl}; detail={why}"))
         .expect("ASCII Cache-Status value")
+}
+
+/// Refusals that came from the request, not the origin: the predictor must not remember them,
+/// or the next plain request for the URL would skip the cache (and say `fwd=bypass` for a
+/// response that is in fact stored).
+fn request_specific(reason: &'static str) -> bool {
+    matches!(
+        reason,
+        "request-no-store" | "authorization" | "partial-content"
+    )
 }

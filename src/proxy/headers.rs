@@ -69,6 +69,9 @@ pub mod cache_status {
     pub const STALE: HeaderValue = HeaderValue::from_static("sightline; fwd=stale");
     /// Not cacheable: no lookup.
     pub const BYPASS: HeaderValue = HeaderValue::from_static("sightline; fwd=bypass");
+    /// Predicted uncacheable, so no lookup, but the response turned out storable and was stored.
+    pub const BYPASS_STORED: HeaderValue =
+        HeaderValue::from_static("sightline; fwd=bypass; stored");
 }
 
 /// The scheme the client connection uses: `"https"` over TLS, else `"http"`. Everything

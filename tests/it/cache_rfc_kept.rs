@@ -114,11 +114,14 @@ async fn request_no_store_is_not_stored_and_other_request_directives_are_ignored
     .await;
     assert_eq!((r.status, r.body.as_str()), (200, "entry"));
     assert!(!r.cache_status().contains("stored"), "{r:?}");
+    // The next plain request is a miss that is stored, and says so (the refusal was this
+    // request's, so nothing remembers the URL as uncacheable).
     let r = fetch(http.get(proxy.url("/req"))).await;
     assert!(
         !is_hit(&r) && origin.hits("/req") == 2,
         "the answer to a no-store request was stored: {r:?}"
     );
+    assert_eq!(r.cache_status(), "sightline; fwd=uri-miss; stored", "{r:?}");
     assert!(is_hit(&fetch(http.get(proxy.url("/req"))).await));
     // Request directives a client could use to force origin fetches are ignored (README).
     for (name, value) in [
@@ -131,4 +134,48 @@ async fn request_no_store_is_not_stored_and_other_request_directives_are_ignored
         assert!(is_hit(&r), "{name}: {value}: {r:?}");
     }
     assert_eq!(origin.hits("/req"), 2);
+}
+
+#[tokio::test]
+async fn an_authorized_request_leaves_the_url_cacheable_for_plain_requests() {
+    let origin =
+        TestOrigin::spawn(|_| TestResponse::ok("entry").header("cache-control", "max-age=600"))
+            .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    let r = fetch(
+        http.get(proxy.url("/auth"))
+            .header("authorization", "Bearer x"),
+    )
+    .await;
+    assert!(!r.cache_status().contains("stored"), "{r:?}");
+    let r = fetch(http.get(proxy.url("/auth"))).await;
+    assert_eq!(r.cache_status(), "sightline; fwd=uri-miss; stored", "{r:?}");
+    assert!(is_hit(&fetch(http.get(proxy.url("/auth"))).await));
+    assert_eq!(origin.hits("/auth"), 2);
+}
+
+#[tokio::test]
+async fn a_url_remembered_uncacheable_that_turns_cacheable_is_stored_and_says_so() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let served = AtomicUsize::new(0);
+    // The first answer forbids storing; every later one allows it.
+    let origin = TestOrigin::spawn(move |_| {
+        let cc = match served.fetch_add(1, Ordering::SeqCst) {
+            0 => "no-store",
+            _ => "max-age=600",
+        };
+        TestResponse::ok("entry").header("cache-control", cc)
+    })
+    .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    // A HEAD teaches pingora's predictor that the URL is uncacheable.
+    let r = fetch(http.head(proxy.url("/turn"))).await;
+    assert!(!r.cache_status().contains("stored"), "{r:?}");
+    // The next GET skips the lookup, but its response is storable: stored, and said so.
+    let r = fetch(http.get(proxy.url("/turn"))).await;
+    assert_eq!(r.cache_status(), "sightline; fwd=bypass; stored", "{r:?}");
+    assert!(is_hit(&fetch(http.get(proxy.url("/turn"))).await));
+    assert_eq!(origin.hits("/turn"), 2);
 }
