@@ -1,6 +1,8 @@
 //! Live config reload against the real binary: SIGHUP and `POST /api/config/reload` re-read the
 //! config file; upstream changes apply under load without a failed request; an invalid file and
-//! restart-only changes leave the running config as it was, and every attempt is reported.
+//! restart-only changes leave the running config as it was, and every attempt is reported;
+//! health checks, the sampling ratio and alert rules change in place, and at most 64 upstreams
+//! can be added over the process's life.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -320,4 +322,188 @@ async fn an_added_upstream_failing_its_checks_gets_no_traffic_and_a_removed_one_
         "the removed upstream is not listed with its requests: {}",
         proxy.admin_json("/api/upstreams").await
     );
+}
+
+/// Rules that fire as soon as the engine evaluates, without traffic: `keep` and `second`.
+fn rules(second: &str) -> String {
+    format!(
+        "[alerts]\nupstream_down = false\n\
+         [[alerts.rules]]\nname = \"keep\"\nmetric = \"healthy_upstreams\"\nop = \">=\"\n\
+         threshold = 0\nfor = \"0s\"\nseverity = \"warning\"\n\
+         [[alerts.rules]]\nname = \"{second}\"\nmetric = \"memory_usage_mb\"\nop = \">\"\n\
+         threshold = 0\nfor = \"0s\"\nseverity = \"info\"\n"
+    )
+}
+
+/// Names of a JSON list of objects.
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|l| l.iter().map(|r| r["name"].to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn health_check_sample_ratio_and_alert_rules_change_in_place() {
+    let origin = TestOrigin::spawn(|req| match req.path() {
+        "/healthz" => TestResponse::ok("ok"),
+        "/down" => TestResponse::status(503),
+        _ => TestResponse::ok("o"),
+    })
+    .await;
+    let collector = crate::util::Refusing::new(); // spans are dropped: only sampling counts
+    let config = ConfigBuilder::new(&[origin.addr()])
+        .set("cache.enabled", false)
+        .set("telemetry.traces", true)
+        .set(
+            "telemetry.otlp_endpoint",
+            format!("http://{}", collector.addr),
+        )
+        .set("telemetry.sample_ratio", 0.0)
+        .extra(&rules("drop"));
+    let proxy = ProxyProcess::start_with_admin(config.clone()).await;
+    let http = client();
+    let firing = |want: &'static [&'static str]| {
+        let proxy = &proxy;
+        async move {
+            poll_for(Duration::from_secs(10), || async {
+                let alerts = proxy.admin_json("/api/alerts").await;
+                let mut active = names(&alerts["active"]);
+                active.sort();
+                (active == want.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>())
+                    .then_some(alerts)
+            })
+            .await
+            .unwrap_or_else(|| panic!("alerts {want:?} never all firing\n{}", proxy.output()))
+        }
+    };
+    let before = firing(&["drop", "keep"]).await;
+    let keep_id = before["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "keep")
+        .unwrap()["id"]
+        .clone();
+    let r = http.get(proxy.url("/a")).send().await.unwrap();
+    assert!(
+        r.headers().get("traceresponse").is_none(),
+        "ratio 0 sampled"
+    );
+    assert_eq!(origin.hits("/down"), 0);
+
+    std::fs::write(
+        proxy.config_path(),
+        config
+            .set("telemetry.sample_ratio", 1.0)
+            .set("upstreams.health_check.path", "/down")
+            .set("upstreams.health_check.unhealthy_after", 1)
+            .extra(&rules("new"))
+            .to_toml(),
+    )
+    .unwrap();
+    let reply = http
+        .post(proxy.admin_url("/api/config/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(
+        body["changes"],
+        serde_json::json!([
+            "upstreams.health_check: applied",
+            "telemetry.sample_ratio: applied",
+            "alerts.rules: applied"
+        ]),
+        "{body}"
+    );
+
+    // alerts.rules: the new set is served; `keep` keeps its firing alert, `drop`'s is history.
+    let listed = proxy.admin_json("/api/alerts/rules").await;
+    assert_eq!(names(&listed["rules"]), ["\"keep\"", "\"new\""], "{listed}");
+    let after = firing(&["keep", "new"]).await;
+    let kept = after["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "keep")
+        .unwrap();
+    assert_eq!(
+        kept["id"], keep_id,
+        "the unchanged rule's alert was replaced: {after}"
+    );
+    assert!(
+        names(&after["history"]).contains(&"\"drop\"".to_string()),
+        "the removed rule's alert is not in the history: {after}"
+    );
+    // telemetry.sample_ratio: every new trace is sampled now.
+    let r = http.get(proxy.url("/b")).send().await.unwrap();
+    assert!(
+        r.headers().get("traceresponse").is_some(),
+        "ratio 1 did not sample"
+    );
+    // upstreams.health_check: the new path is probed and fails, so the upstream goes down.
+    let addr = origin.addr().to_string();
+    let down = poll_for(Duration::from_secs(10), || async {
+        let h = proxy.admin_json("/health").await;
+        h["upstreams"]
+            .as_array()?
+            .iter()
+            .any(|u| u["address"] == addr.as_str() && u["healthy"] == false)
+            .then_some(())
+    })
+    .await;
+    assert!(down.is_some(), "still healthy\n{}", proxy.output());
+    assert!(origin.hits("/down") > 0);
+}
+
+/// Waits until `/api/upstreams` (sampled once a second) lists `n` upstreams.
+async fn listed_upstreams(proxy: &ProxyProcess, n: usize) {
+    let listed = poll_for(Duration::from_secs(5), || async {
+        let listed = proxy.admin_json("/api/upstreams").await;
+        (listed["upstreams"].as_array()?.len() == n).then_some(())
+    })
+    .await;
+    assert!(
+        listed.is_some(),
+        "not {n} upstreams listed: {}",
+        proxy.admin_json("/api/upstreams").await
+    );
+}
+
+#[tokio::test]
+async fn reloads_add_up_to_64_upstreams_over_the_process_life_and_refuse_more() {
+    let a = TestOrigin::named("a").await;
+    let config = ConfigBuilder::new(&[a.addr()]).set("cache.enabled", false);
+    let proxy = ProxyProcess::start_with_admin(config.clone()).await;
+    // Addresses that refuse connections (health checks mark them down at once).
+    let dead: Vec<crate::util::Refusing> = (0..65).map(|_| crate::util::Refusing::new()).collect();
+    let reload = |extra: &[crate::util::Refusing]| {
+        let mut list = vec![a.addr().to_string()];
+        list.extend(extra.iter().map(|r| r.addr.to_string()));
+        let text = config.clone().set("upstreams.servers", list).to_toml();
+        std::fs::write(proxy.config_path(), text).unwrap();
+        let http = client();
+        let url = proxy.admin_url("/api/config/reload");
+        async move {
+            let r = http.post(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // 64 added over two reloads (a removed upstream keeps its slot).
+    let (status, body) = reload(&dead[..40]).await;
+    assert_eq!((status, &body["result"]), (200, &"ok".into()), "{body}");
+    let (status, body) = reload(&dead[40..64]).await;
+    assert_eq!((status, &body["result"]), (200, &"ok".into()), "{body}");
+    listed_upstreams(&proxy, 65).await;
+
+    // The 65th added is refused, naming the field; the running set stays.
+    let (status, body) = reload(&dead[64..]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["result"], "refused");
+    let error = body["errors"][0].as_str().unwrap_or_default();
+    assert!(error.starts_with("error: upstreams.servers:"), "{body}");
+    let r = client().get(proxy.url("/x")).send().await.unwrap();
+    assert_eq!(r.headers()["x-origin"], "a");
+    listed_upstreams(&proxy, 65).await;
 }

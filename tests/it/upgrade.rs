@@ -1,6 +1,7 @@
 //! Zero-downtime binary upgrade: a second `sightline run --upgrade` takes the listening sockets
 //! (plain and TLS) from the running process while keep-alive clients load it for 10 s; no
-//! request fails, the old process exits 0 and the new one serves (admin included).
+//! request fails, the old process exits 0 and the new one serves (admin included). Without a
+//! new process, a new one waiting in vain exits 1 and an old one given SIGQUIT shuts down anyway.
 
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -190,4 +191,27 @@ async fn an_upgrade_that_gets_no_sockets_exits_1() {
         .await
         .unwrap_or_else(|| panic!("still running\n{}", new.output()));
     assert_eq!(status.code(), Some(1), "{}", new.output());
+}
+
+#[tokio::test]
+async fn sigquit_with_no_new_process_still_shuts_the_old_one_down() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("upgrade.sock"); // nobody listens here
+    let origin = TestOrigin::named("o1").await;
+    let cfg = ConfigBuilder::new(&[origin.addr()])
+        .set("proxy.upgrade_socket", sock.display().to_string());
+    let mut old = ProxyProcess::start(cfg).await;
+    old.signal(libc::SIGQUIT);
+    let status = old
+        .wait_exit(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("still running after SIGQUIT\n{}", old.output()));
+    eprintln!("SIGQUIT without a new process: exit {status}");
+    assert!(
+        old.stderr_text()
+            .contains("Unable to send listener sockets"),
+        "{}",
+        old.output()
+    );
+    assert!(!crate::util::accepts_tcp(old.proxy_addr()).await);
 }
