@@ -1,5 +1,6 @@
 //! Header handling of the cache through the real binary: hop-by-hop fields (RFC 9110 §7.6.1)
-//! are neither stored nor forwarded; a 304 updates the stored header (RFC 9111 §3.2, §4.3.4);
+//! are neither stored nor forwarded, except a 101's `Upgrade`/`Connection`; a 304 updates the
+//! stored header (RFC 9111 §3.2, §4.3.4), but not its `Vary` (README);
 //! targeted cache fields (RFC 9213: `Sightline-Cache-Control`, `CDN-Cache-Control`) take
 //! precedence over `Cache-Control` and are never forwarded.
 
@@ -291,4 +292,117 @@ async fn a_304_never_updates_content_length_content_range_or_vary() {
         assert!(r.header("vary").is_none(), "{r:?}");
     }
     assert_eq!(origin.hits("/len"), 2);
+}
+
+/// Only the 101's head: the tunnel after it is not asserted, because pingora 0.9.1 tears it
+/// down when the 101 is read before the upgrade request's empty body (cloudflare/pingora#946).
+#[tokio::test]
+async fn a_101_keeps_its_upgrade_and_connection_fields() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Reads from `s` until the end of a message head; panics on close or after 10 s (a
+    /// guard against a hang, not a timed assertion).
+    async fn read_head(s: &mut TcpStream) -> String {
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                let mut chunk = [0u8; 1024];
+                match s.read(&mut chunk).await {
+                    Ok(0) | Err(_) => panic!("closed after {:?}", String::from_utf8_lossy(&buf)),
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("stuck after {:?}", String::from_utf8_lossy(&buf)));
+        String::from_utf8_lossy(&buf).to_ascii_lowercase()
+    }
+
+    // An origin that switches protocols, then holds the connection until the proxy closes it.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("bound address");
+    let origin = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let head = read_head(&mut s).await;
+        s.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        )
+        .await
+        .expect("write the 101");
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest).await;
+        head
+    });
+    let proxy = proxy_to(addr).await;
+    let mut client = TcpStream::connect(proxy.proxy_addr())
+        .await
+        .expect("connect");
+    client
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: sightline.test\r\nConnection: Upgrade\r\n\
+              Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .expect("write the request");
+    let head = read_head(&mut client).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    for field in ["\r\nconnection: upgrade\r\n", "\r\nupgrade: websocket\r\n"] {
+        assert!(
+            head.contains(field),
+            "{field:?} missing from the 101: {head}"
+        );
+    }
+    drop(client);
+    let seen = origin.await.expect("origin task");
+    assert!(seen.contains("\r\nupgrade: websocket\r\n"), "{seen}");
+}
+
+#[tokio::test]
+async fn a_vary_changed_by_a_304_is_ignored_and_the_stored_vary_still_selects() {
+    let origin = TestOrigin::spawn(|req| {
+        let lang = req.header("accept-language").unwrap_or("none").to_owned();
+        if req.header("if-none-match").is_some() {
+            // The 304 names another field; the stored Vary (accept-language) must stay.
+            TestResponse::status(304)
+                .header("etag", &format!("\"{lang}\""))
+                .header("cache-control", "max-age=600")
+                .header("vary", "x-other")
+        } else {
+            // Stale at once, so the next request revalidates.
+            TestResponse::ok(lang.clone())
+                .header("etag", &format!("\"{lang}\""))
+                .header("cache-control", "max-age=0")
+                .header("vary", "accept-language")
+        }
+    })
+    .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    let get = |lang: &str, other: &str| {
+        fetch(
+            http.get(proxy.url("/v"))
+                .header("accept-language", lang)
+                .header("x-other", other),
+        )
+    };
+    assert_eq!(get("en", "1").await.body, "en");
+    let revalidated = get("en", "1").await;
+    assert!(
+        revalidated.cache_status().contains("fwd-status=304"),
+        "{revalidated:?}"
+    );
+    // Matched by accept-language: another x-other is the same variant...
+    let same = get("en", "2").await;
+    assert!(is_hit(&same), "matched by the 304's Vary: {same:?}");
+    // ...and another accept-language is not, even with the same x-other.
+    let other = get("fr", "1").await;
+    assert_eq!(other.body, "fr", "matched by the 304's Vary: {other:?}");
+    assert!(!is_hit(&other), "{other:?}");
+    for r in [&revalidated, &same] {
+        assert_eq!(r.body, "en", "{r:?}");
+        assert_eq!(r.header("vary"), Some("accept-language"), "{r:?}");
+    }
+    assert_eq!(origin.hits("/v"), 3);
 }

@@ -1,13 +1,14 @@
 //! What the cache already did right and must keep doing, through the real binary:
 //! `Set-Cookie` responses are not stored (sightline's documented choice), requests with
 //! `Authorization` are answered from the cache only when the response allows it (RFC 9111
-//! §3.5), and `Vary: *` is never served from the cache (§4.1).
+//! §3.5), `Vary: *` is never served from the cache (§4.1), and `must-understand` does not
+//! override `no-store` (§5.2.2.3, README).
 
 use crate::cache_rfc_support::{is_hit, proxy_for, Fields};
 use crate::util::{client, fetch, TestOrigin, TestResponse};
 
 /// Path → (response fields, send `Authorization`, may the second request be a hit).
-const KEPT: [(&str, Fields, bool, bool); 8] = [
+const KEPT: [(&str, Fields, bool, bool); 9] = [
     (
         "/cookie",
         &[("cache-control", "max-age=60"), ("set-cookie", "a=b")],
@@ -56,10 +57,17 @@ const KEPT: [(&str, Fields, bool, bool); 8] = [
         true,
         true,
     ),
+    (
+        // No status is treated as understood, so no-store still applies (README).
+        "/must-understand",
+        &[("cache-control", "must-understand, no-store, max-age=60")],
+        false,
+        false,
+    ),
 ];
 
 #[tokio::test]
-async fn set_cookie_authorization_and_vary_star_rules_hold() {
+async fn set_cookie_authorization_vary_star_and_must_understand_rules_hold() {
     let origin = TestOrigin::spawn(|req| {
         let (_, fields, _, _) = KEPT
             .iter()

@@ -2,13 +2,14 @@
 //! `stale-while-revalidate` answers from the stale entry while one background request
 //! refreshes it; `stale-if-error` answers from it when the origin fails (5xx, connect
 //! failure) within the window; `must-revalidate`, `proxy-revalidate`, `no-cache` and
-//! `s-maxage` forbid both. `Cache-Status` says which happened (RFC 9211).
+//! `s-maxage` forbid both, in `Cache-Control` or in a targeted field that applies instead
+//! (RFC 9213). `Cache-Status` says which happened (RFC 9211); no `Warning` is added (README).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cache_rfc_support::{age, is_hit, proxy_for};
+use crate::cache_rfc_support::{age, is_hit, proxy_for, Fields};
 use crate::util::{
     client, fetch, poll_for, with_healthz, ConfigBuilder, ProxyProcess, TestOrigin, TestResponse,
 };
@@ -245,4 +246,155 @@ async fn stale_if_error_serves_stale_when_no_healthy_upstream_is_left() {
         r.cache_status().ends_with("; detail=stale-if-error"),
         "{r:?}"
     );
+}
+
+/// Path → (the stored response's cache fields, the `Cache-Status` detail of the request once
+/// stale, or `None` when the origin's 503 must reach the client). Every later origin answer
+/// is a 503.
+const TARGETED_STALE: [(&str, Fields, Option<&str>); 5] = [
+    (
+        // Cache-Control's must-revalidate is ignored: the targeted field applies.
+        "/cdn-swr",
+        &[
+            ("cache-control", "max-age=1, must-revalidate"),
+            ("cdn-cache-control", "max-age=1, stale-while-revalidate=30"),
+        ],
+        Some("stale-while-revalidate"),
+    ),
+    (
+        "/sightline-sie",
+        &[
+            ("cache-control", "max-age=1, proxy-revalidate"),
+            ("sightline-cache-control", "max-age=1, stale-if-error=30"),
+        ],
+        Some("stale-if-error"),
+    ),
+    (
+        "/cdn-proxy-revalidate",
+        &[
+            (
+                "cache-control",
+                "max-age=1, stale-while-revalidate=30, stale-if-error=30",
+            ),
+            (
+                "cdn-cache-control",
+                "max-age=1, stale-while-revalidate=30, stale-if-error=30, proxy-revalidate",
+            ),
+        ],
+        None,
+    ),
+    (
+        // Cache-Control's stale directives are ignored: the targeted field applies.
+        "/cdn-ignores-cc-stale",
+        &[
+            (
+                "cache-control",
+                "max-age=1, stale-while-revalidate=30, stale-if-error=30",
+            ),
+            ("cdn-cache-control", "max-age=1"),
+        ],
+        None,
+    ),
+    (
+        "/sightline-over-cdn",
+        &[
+            ("cdn-cache-control", "max-age=1, stale-if-error=30"),
+            ("sightline-cache-control", "max-age=1"),
+        ],
+        None,
+    ),
+];
+
+#[tokio::test]
+async fn targeted_fields_carry_proxy_revalidate_and_the_stale_directives() {
+    let answered = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let origin = TestOrigin::spawn(move |req| {
+        let path = req.path().to_owned();
+        if !answered.lock().expect("paths").insert(path.clone()) {
+            return TestResponse::status(503).body("down");
+        }
+        let (_, fields, _) = TARGETED_STALE
+            .iter()
+            .find(|(p, ..)| *p == path)
+            .expect("a known path");
+        let mut r = TestResponse::ok("stored");
+        for (k, v) in *fields {
+            r = r.header(k, v);
+        }
+        r
+    })
+    .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    for (path, ..) in TARGETED_STALE {
+        assert_eq!(fetch(http.get(proxy.url(path))).await.body, "stored");
+    }
+    let mut wrong = Vec::new();
+    for (path, _, detail) in TARGETED_STALE {
+        let r = poll_for(Duration::from_secs(5), || async {
+            let r = fetch(http.get(proxy.url(path))).await;
+            (!is_hit(&r) || r.cache_status().contains("detail=stale")).then_some(r)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{path}: never went stale"));
+        let got = (r.status, r.body.as_str(), r.cache_status());
+        let right = match detail {
+            Some(d) => {
+                got.0 == 200 && got.1 == "stored" && got.2.ends_with(&format!("; detail={d}"))
+            }
+            None => got.0 == 503 && got.1 == "down" && !got.2.contains("detail=stale"),
+        };
+        if !right {
+            wrong.push(format!("{path}: want stale detail {detail:?}, got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn stale_responses_carry_no_warning_and_an_origin_warning_is_kept_as_is() {
+    // Path → (the stored response's Cache-Control, its Warning, the stale answer's detail).
+    const CASES: [(&str, &str, Option<&str>, &str); 3] = [
+        ("/sie", "stale-if-error=60", None, "stale-if-error"),
+        (
+            "/swr",
+            "stale-while-revalidate=60",
+            None,
+            "stale-while-revalidate",
+        ),
+        (
+            "/sie-warned",
+            "stale-if-error=60",
+            Some("199 - \"from the origin\""),
+            "stale-if-error",
+        ),
+    ];
+    let answered = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let origin = TestOrigin::spawn(move |req| {
+        let path = req.path().to_owned();
+        if !answered.lock().expect("paths").insert(path.clone()) {
+            return TestResponse::status(503).body("down");
+        }
+        let (_, cc, warning, _) = CASES.iter().find(|c| c.0 == path).expect("a known path");
+        // Stale at once.
+        let r = TestResponse::ok("good").header("cache-control", &format!("max-age=0, {cc}"));
+        match warning {
+            Some(w) => r.header("warning", w),
+            None => r,
+        }
+    })
+    .await;
+    let proxy = proxy_for(&origin).await;
+    let http = client();
+    for (path, _, warning, detail) in CASES {
+        assert_eq!(fetch(http.get(proxy.url(path))).await.body, "good");
+        let r = fetch(http.get(proxy.url(path))).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "good"), "{path}: {r:?}");
+        assert!(
+            r.cache_status().ends_with(&format!("; detail={detail}")),
+            "{path}: {r:?}"
+        );
+        let warnings: Vec<_> = r.headers.get_all("warning").iter().collect();
+        assert_eq!(warnings, Vec::from_iter(warning), "{path}: {r:?}");
+    }
 }
