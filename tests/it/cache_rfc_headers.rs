@@ -406,3 +406,83 @@ async fn a_vary_changed_by_a_304_is_ignored_and_the_stored_vary_still_selects() 
     }
     assert_eq!(origin.hits("/v"), 3);
 }
+
+/// The whole tunnel: ignored because pingora 0.9.1 tears it down in about one run in ten on
+/// loopback, when the origin's 101 is read before the upgrade request's own empty body end
+/// (cloudflare/pingora#946, fixes proposed in #947 and #1016). Run it again once pingora has the fix.
+#[tokio::test]
+#[ignore = "cloudflare/pingora#946: an upgraded tunnel is sometimes closed right after the 101"]
+async fn a_101_keeps_upgrade_and_connection_and_the_tunnel_carries_bytes_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Reads from `s` into `buf` until `done(buf)`; panics on close or after 10 s (a guard
+    /// against a hang, not a timed assertion).
+    async fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, done: impl Fn(&[u8]) -> bool) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !done(buf) {
+                let mut chunk = [0u8; 1024];
+                match s.read(&mut chunk).await {
+                    Ok(0) | Err(_) => panic!("closed after {:?}", String::from_utf8_lossy(buf)),
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("stuck after {:?}", String::from_utf8_lossy(buf)));
+    }
+    let head_done = |b: &[u8]| b.windows(4).any(|w| w == b"\r\n\r\n");
+
+    // An origin that switches protocols, then answers every chunk it reads with "echo:" + it.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("bound address");
+    let origin = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let mut head = Vec::new();
+        read_until(&mut s, &mut head, head_done).await;
+        s.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        )
+        .await
+        .expect("write the 101");
+        let mut chunk = [0u8; 1024];
+        while let Ok(n @ 1..) = s.read(&mut chunk).await {
+            let mut reply = b"echo:".to_vec();
+            reply.extend_from_slice(&chunk[..n]);
+            if s.write_all(&reply).await.is_err() {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let proxy = proxy_to(addr).await;
+    let mut client = TcpStream::connect(proxy.proxy_addr())
+        .await
+        .expect("connect");
+    client
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: sightline.test\r\nConnection: Upgrade\r\n\
+              Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .expect("write the request");
+    let mut buf = Vec::new();
+    read_until(&mut client, &mut buf, head_done).await;
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    for field in ["\r\nconnection: upgrade\r\n", "\r\nupgrade: websocket\r\n"] {
+        assert!(
+            head.contains(field),
+            "{field:?} missing from the 101: {head}"
+        );
+    }
+    let mut tunnel = buf.split_off(end);
+    client.write_all(b"ping").await.expect("write through");
+    read_until(&mut client, &mut tunnel, |b| b.len() >= 9).await;
+    assert_eq!(tunnel, b"echo:ping");
+    drop(client);
+    let seen = origin.await.expect("origin task").to_ascii_lowercase();
+    assert!(seen.contains("\r\nupgrade: websocket"), "{seen}");
+}
