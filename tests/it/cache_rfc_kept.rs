@@ -5,7 +5,7 @@
 //! override `no-store` (§5.2.2.3, README).
 
 use crate::cache_rfc_support::{is_hit, proxy_for, Fields};
-use crate::util::{client, fetch, TestOrigin, TestResponse};
+use crate::util::{client, fetch, ProxyProcess, TestOrigin, TestResponse};
 
 /// Path → (response fields, send `Authorization`, may the second request be a hit).
 const KEPT: [(&str, Fields, bool, bool); 9] = [
@@ -108,29 +108,32 @@ async fn set_cookie_authorization_vary_star_and_must_understand_rules_hold() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-#[tokio::test]
-async fn request_no_store_is_not_stored_and_other_request_directives_are_ignored() {
+/// A request carrying `name: value` to a cacheable URL is forwarded and its answer not stored;
+/// the refusal stays that request's own (nothing remembers the URL as uncacheable), so the next
+/// plain request is a miss that is stored and says so, and the one after it a hit.
+async fn a_refusal_stays_the_requests_own(name: &str, value: &str) -> (TestOrigin, ProxyProcess) {
     let origin =
         TestOrigin::spawn(|_| TestResponse::ok("entry").header("cache-control", "max-age=600"))
             .await;
     let proxy = proxy_for(&origin).await;
     let http = client();
-    let r = fetch(
-        http.get(proxy.url("/req"))
-            .header("cache-control", "no-store"),
-    )
-    .await;
+    let r = fetch(http.get(proxy.url("/req")).header(name, value)).await;
     assert_eq!((r.status, r.body.as_str()), (200, "entry"));
-    assert!(!r.cache_status().contains("stored"), "{r:?}");
-    // The next plain request is a miss that is stored, and says so (the refusal was this
-    // request's, so nothing remembers the URL as uncacheable).
+    assert!(!r.cache_status().contains("stored"), "{name}: {r:?}");
     let r = fetch(http.get(proxy.url("/req"))).await;
     assert!(
         !is_hit(&r) && origin.hits("/req") == 2,
-        "the answer to a no-store request was stored: {r:?}"
+        "the answer to the {name} request was stored: {r:?}"
     );
     assert_eq!(r.cache_status(), "sightline; fwd=uri-miss; stored", "{r:?}");
     assert!(is_hit(&fetch(http.get(proxy.url("/req"))).await));
+    (origin, proxy)
+}
+
+#[tokio::test]
+async fn request_no_store_is_not_stored_and_other_request_directives_are_ignored() {
+    let (origin, proxy) = a_refusal_stays_the_requests_own("cache-control", "no-store").await;
+    let http = client();
     // Request directives a client could use to force origin fetches are ignored (README).
     for (name, value) in [
         ("cache-control", "max-age=0"),
@@ -146,21 +149,8 @@ async fn request_no_store_is_not_stored_and_other_request_directives_are_ignored
 
 #[tokio::test]
 async fn an_authorized_request_leaves_the_url_cacheable_for_plain_requests() {
-    let origin =
-        TestOrigin::spawn(|_| TestResponse::ok("entry").header("cache-control", "max-age=600"))
-            .await;
-    let proxy = proxy_for(&origin).await;
-    let http = client();
-    let r = fetch(
-        http.get(proxy.url("/auth"))
-            .header("authorization", "Bearer x"),
-    )
-    .await;
-    assert!(!r.cache_status().contains("stored"), "{r:?}");
-    let r = fetch(http.get(proxy.url("/auth"))).await;
-    assert_eq!(r.cache_status(), "sightline; fwd=uri-miss; stored", "{r:?}");
-    assert!(is_hit(&fetch(http.get(proxy.url("/auth"))).await));
-    assert_eq!(origin.hits("/auth"), 2);
+    let (origin, _proxy) = a_refusal_stays_the_requests_own("authorization", "Bearer x").await;
+    assert_eq!(origin.hits("/req"), 2);
 }
 
 #[tokio::test]
