@@ -66,12 +66,16 @@ fn store_hit(c: &mut Criterion) {
 }
 
 fn request_rewrites(c: &mut Criterion) {
-    let client = Some("127.0.0.1".parse().unwrap());
+    let hop = headers::Hop {
+        client: Some("127.0.0.1".parse().unwrap()),
+        trusted: false,
+        scheme: "http",
+        host: "127.0.0.1:6188",
+    };
     c.bench_function("forwarding headers", |b| {
         b.iter(|| {
             let mut r = request();
-            headers::set_forwarded_for(&mut r, client, &[]);
-            r.insert_header(headers::X_FORWARDED_PROTO, "http").unwrap();
+            headers::set_forwarding(&mut r, &hop);
             r.append_header(http::header::VIA, headers::VIA).unwrap();
             black_box(r)
         })

@@ -378,29 +378,6 @@ pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }
 
-/// Sets `X-Forwarded-For`: appended to when the peer is a trusted proxy, replaced otherwise
-/// (an untrusted client could otherwise forge the chain).
-pub fn set_forwarded_for(req: &mut RequestHeader, client: Option<IpAddr>, trusted: &[IpNet]) {
-    let Some(ip) = client else {
-        req.remove_header(&X_FORWARDED_FOR);
-        return;
-    };
-    let mut buf = itoa_ip(ip);
-    if is_trusted(ip, trusted) {
-        if let Some(prev) = req
-            .headers
-            .get(&X_FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok())
-        {
-            buf = format!("{prev}, {buf}");
-        }
-    }
-    // An IP's text form is always a valid header value.
-    let value = HeaderValue::from_str(&buf).expect("IP text is a valid header value");
-    req.insert_header(X_FORWARDED_FOR, value)
-        .expect("static header name is valid");
-}
-
 fn itoa_ip(ip: IpAddr) -> String {
     IpText::default().of(ip).to_owned()
 }

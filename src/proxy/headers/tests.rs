@@ -8,7 +8,7 @@ fn req() -> RequestHeader {
 fn untrusted_client_replaces_forwarded_for() {
     let mut r = req();
     r.insert_header("x-forwarded-for", "6.6.6.6").unwrap();
-    set_forwarded_for(&mut r, Some("10.0.0.1".parse().unwrap()), &[]);
+    set_forwarding(&mut r, &hop("10.0.0.1", false));
     assert_eq!(r.headers.get("x-forwarded-for").unwrap(), "10.0.0.1");
 }
 
@@ -16,8 +16,7 @@ fn untrusted_client_replaces_forwarded_for() {
 fn trusted_proxy_appends_to_forwarded_for() {
     let mut r = req();
     r.insert_header("x-forwarded-for", "1.2.3.4").unwrap();
-    let trusted = vec!["10.0.0.0/8".parse().unwrap()];
-    set_forwarded_for(&mut r, Some("10.0.0.1".parse().unwrap()), &trusted);
+    set_forwarding(&mut r, &hop("10.0.0.1", true));
     assert_eq!(
         r.headers.get("x-forwarded-for").unwrap(),
         "1.2.3.4, 10.0.0.1"
@@ -27,7 +26,7 @@ fn trusted_proxy_appends_to_forwarded_for() {
 #[test]
 fn mapped_v6_is_reported_as_v4() {
     let mut r = req();
-    set_forwarded_for(&mut r, Some("::ffff:127.0.0.1".parse().unwrap()), &[]);
+    set_forwarding(&mut r, &hop("::ffff:127.0.0.1", false));
     assert_eq!(r.headers.get("x-forwarded-for").unwrap(), "127.0.0.1");
 }
 
