@@ -11,11 +11,12 @@
 //! `Date` is rewritten to the send time by pingora-core on every response (h1 and h2 servers
 //! alike), so a hit cannot carry the stored `Date`; `Age` carries the whole age instead.
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::header::AGE;
 use http::StatusCode;
-use pingora_cache::{CachePhase, NoCacheReason, RespCacheable};
+use pingora_cache::key::CacheHashKey;
+use pingora_cache::{CacheKey, CacheOptionOverrides, CachePhase, NoCacheReason, RespCacheable};
 use pingora_error::{Error, ErrorSource, ErrorType};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
@@ -24,6 +25,61 @@ use super::ctx::{CacheTrail, RequestCtx};
 use super::directives::{CDN_CACHE_CONTROL, SIGHTLINE_CACHE_CONTROL};
 use super::freshness::Arrival;
 use super::{headers, invalidate, policy, store, stored, CacheParts};
+/// `request_cache_filter`: enables pingora-cache for a cacheable request, unless its URL was
+/// answered uncacheable moments ago.
+pub(super) fn enable(
+    cache: Option<&CacheParts>,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora_error::Result<()> {
+    let Some(cache) = cache else {
+        return Ok(());
+    };
+    if !policy::request_cacheable(session.req_header()) {
+        return Ok(());
+    }
+    let req = session.req_header();
+    let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    let hash = policy::key_hash(
+        headers::scheme_of(session),
+        policy::request_authority(req),
+        target,
+    );
+    ctx.key_hash = Some(hash);
+    if cache.uncacheable.is_uncacheable(hash) {
+        // Answered uncacheable moments ago: no key, lookup, lock or freshness work.
+        return Ok(());
+    }
+    // A HEAD miss never writes a body, so as a lock holder it would leave GETs waiting for
+    // a fill that never comes: HEADs look up without taking the lock.
+    let is_head = session.req_header().method == http::Method::HEAD;
+    let lock = (!is_head).then_some(cache.lock);
+    let mut overrides = CacheOptionOverrides::default();
+    overrides.wait_timeout = Some(Duration::from_secs(3));
+    session.cache.enable(
+        cache.store,
+        None,
+        Some(cache.predictor),
+        lock,
+        Some(overrides),
+    );
+    session.cache.set_max_file_size_bytes(cache.max_object_size);
+    Ok(())
+}
+
+/// `cache_key_callback`: the cache key (scheme, authority, target), its primary hash computed once.
+pub(super) fn key(session: &Session, ctx: &mut RequestCtx) -> pingora_error::Result<CacheKey> {
+    ctx.cache_trail = CacheTrail::LookedUp;
+    let now = Instant::now();
+    ctx.cache_lookup = Some((now, now));
+    let scheme = headers::scheme_of(session);
+    let mut key = CacheKey::new(policy::cache_key_bytes(session.req_header(), scheme), "");
+    // pingora asks for the primary hash several times per request (predictor, lookup,
+    // lock); hash once.
+    let primary = key.primary_bin();
+    key.set_primary_bin_override(primary);
+    Ok(key)
+}
 
 /// `upstream_response_filter`: runs on every upstream response header before pingora caches
 /// or forwards it (on a revalidation's 304 too).

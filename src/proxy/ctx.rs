@@ -1,12 +1,14 @@
 //! Per-request state: the facts collected across pingora's phases and recorded once in
 //! `logging`.
 
+use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use http::HeaderValue;
 use pingora_http::ResponseHeader;
 
 use crate::telemetry::trace::TraceState;
+use crate::telemetry::upstreams::UpstreamBoard;
 use crate::telemetry::{CacheOutcome, UpstreamAttempt, UpstreamId};
 
 /// What the cache did, as far as the response headers need to say.
@@ -111,6 +113,37 @@ impl RequestCtx {
     /// Whether an upstream was already tried for this request.
     pub fn was_tried(&self, id: UpstreamId) -> bool {
         id < 64 && self.tried & (1 << id) != 0
+    }
+
+    /// Starts an attempt on upstream `id`: marked tried, counted in flight on `board` (ending
+    /// the previous attempt's count), with its CLIENT span id and `traceparent` when traced.
+    pub fn begin_attempt(
+        &mut self,
+        board: &UpstreamBoard,
+        id: UpstreamId,
+        addr: SocketAddr,
+        span: Option<([u8; 8], HeaderValue)>,
+    ) {
+        self.mark_tried(id);
+        self.outlier_recorded = false;
+        board.begin_request(id);
+        if let Some(prev) = self.in_flight_upstream.replace(id) {
+            board.end_request(prev);
+        }
+        let (span_id, traceparent) = match span {
+            Some((id, tp)) => (id, Some(tp)),
+            None => ([0; 8], None),
+        };
+        self.traceparent = traceparent;
+        self.attempts.push(UpstreamAttempt {
+            upstream: id,
+            addr,
+            start: Instant::now(),
+            end: None,
+            status: None,
+            failed: false,
+            span_id,
+        });
     }
 
     /// Ends the current attempt (status None and `failed` on errors).

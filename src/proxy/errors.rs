@@ -9,6 +9,11 @@ use pingora_proxy::Session;
 
 use super::headers::{self, cache_status};
 
+/// A pingora error that answers `code` with `why` as its text.
+pub(super) fn http_error(code: u16, why: &'static str) -> Box<Error> {
+    Error::explain(ErrorType::HTTPStatus(code), why)
+}
+
 /// Answers a failed request with `code` and a one-line text body, if nothing was sent yet
 /// (once a response has started, the connection can only be closed).
 pub(super) async fn respond(session: &mut Session, code: u16, traceresponse: Option<HeaderValue>) {

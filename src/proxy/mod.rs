@@ -7,6 +7,7 @@
 //! (freshness) → `response_filter` (`Cache-Status`, `Age`, `Via`, `traceresponse`) →
 //! `logging` (everything recorded once). The cache's part of each is in `cache_filters`.
 
+mod admit;
 pub mod balance;
 pub mod cache;
 mod cache_filters;
@@ -15,6 +16,7 @@ pub mod directives;
 pub mod drain;
 pub mod edge;
 mod errors;
+mod finish;
 pub mod framing;
 pub mod freshness;
 pub mod headers;
@@ -32,21 +34,21 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora_cache::key::{CacheHashKey, HashBinary};
-use pingora_cache::{CacheKey, CacheMeta, CacheOptionOverrides, CachePhase, RespCacheable};
+use pingora_cache::key::HashBinary;
+use pingora_cache::{CacheKey, CacheMeta, CachePhase, RespCacheable};
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorType, Result};
+use pingora_error::{Error, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::config::Config;
 use crate::telemetry::outlier;
-use crate::telemetry::{RequestRecord, Telemetry, UpstreamAttempt};
+use crate::telemetry::Telemetry;
 use balance::Balancer;
 use cache::cache_status_of;
 pub use cache::CacheParts;
 use ctx::{CacheTrail, RequestCtx};
-use errors::classify;
+use errors::{classify, http_error};
 
 /// The proxy: configuration, balancer, cache and telemetry shared by every request.
 pub struct Sightline {
@@ -88,63 +90,14 @@ impl Sightline {
         self.transport = transport;
         self
     }
-
-    fn client_ip(session: &Session) -> Option<IpAddr> {
-        session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip())
-    }
-
-    fn http_error(code: u16, why: &'static str) -> Box<Error> {
-        Error::explain(ErrorType::HTTPStatus(code), why)
-    }
-
-    /// Strict framing and `proxy.server_names`: refusals are counted (not logged) and answered
-    /// before any cache lookup or upstream connection.
-    fn admit(&self, session: &Session) -> Result<()> {
-        let req = session.req_header();
-        let scheme = headers::scheme_of(session);
-        // The raw header is only needed (and only cloned, a refcount) when TE is present.
-        let raw = req
-            .headers
-            .contains_key(http::header::TRANSFER_ENCODING)
-            .then(|| {
-                session
-                    .as_downstream()
-                    .as_http1()
-                    .map(|h1| h1.get_headers_raw_bytes())
-            })
-            .flatten();
-        let verdict = framing::check(req, raw.as_deref(), scheme).and_then(|()| {
-            let names = &self.cfg.proxy.server_names;
-            if names.is_empty() {
-                return Ok(());
-            }
-            let authority = policy::normalise_authority(scheme, policy::request_authority(req));
-            if server_name_matches(names, policy::host_of(&authority)) {
-                Ok(())
-            } else {
-                Err(crate::telemetry::reject::Reason::MisdirectedHost)
-            }
-        });
-        verdict.map_err(|reason| {
-            crate::telemetry::reject::count(reason);
-            log::debug!("refused request: {}", reason.as_str());
-            Self::http_error(reason.status(), reason.as_str())
-        })
-    }
 }
 
-/// Whether `host` (lower-case, no port) is one of `names` (`*.example.com` matches any
-/// subdomain of example.com, not example.com itself).
-pub fn server_name_matches(names: &[String], host: &str) -> bool {
-    names.iter().any(|n| match n.strip_prefix("*.") {
-        Some(base) => host
-            .strip_suffix(base)
-            .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
-        None => n == host,
-    })
+/// The client's IP address (`None` on a non-IP socket).
+fn client_ip(session: &Session) -> Option<IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
 }
 
 #[async_trait]
@@ -172,7 +125,7 @@ impl ProxyHttp for Sightline {
         }
         session.set_read_timeout(Some(p.header_timeout));
         ctx.trace = self.telemetry.tracer.start(session.req_header());
-        if let Err(e) = self.admit(session) {
+        if let Err(e) = admit::admit(session, &self.cfg.proxy.server_names) {
             ctx.rejected = true;
             return Err(e);
         }
@@ -180,7 +133,7 @@ impl ProxyHttp for Sightline {
         let header_bytes = headers::request_header_size(req);
         ctx.header_bytes = header_bytes as u64;
         if header_bytes > p.max_request_header_bytes.get() {
-            return Err(Self::http_error(
+            return Err(http_error(
                 431,
                 "request header exceeds max_request_header_bytes",
             ));
@@ -191,7 +144,7 @@ impl ProxyHttp for Sightline {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > p.max_body_bytes) {
-            return Err(Self::http_error(413, "request body exceeds max_body_bytes"));
+            return Err(http_error(413, "request body exceeds max_body_bytes"));
         }
         Ok(())
     }
@@ -206,59 +159,18 @@ impl ProxyHttp for Sightline {
         if let Some(b) = body {
             ctx.body_bytes += b.len() as u64;
             if ctx.body_bytes > self.cfg.proxy.max_body_bytes {
-                return Err(Self::http_error(413, "request body exceeds max_body_bytes"));
+                return Err(http_error(413, "request body exceeds max_body_bytes"));
             }
         }
         Ok(())
     }
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        let Some(cache) = &self.cache else {
-            return Ok(());
-        };
-        if !policy::request_cacheable(session.req_header()) {
-            return Ok(());
-        }
-        let req = session.req_header();
-        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
-        let hash = policy::key_hash(
-            headers::scheme_of(session),
-            policy::request_authority(req),
-            target,
-        );
-        ctx.key_hash = Some(hash);
-        if cache.uncacheable.is_uncacheable(hash) {
-            // Answered uncacheable moments ago: no key, lookup, lock or freshness work.
-            return Ok(());
-        }
-        // A HEAD miss never writes a body, so as a lock holder it would leave GETs waiting for
-        // a fill that never comes: HEADs look up without taking the lock.
-        let is_head = session.req_header().method == http::Method::HEAD;
-        let lock = (!is_head).then_some(cache.lock);
-        let mut overrides = CacheOptionOverrides::default();
-        overrides.wait_timeout = Some(Duration::from_secs(3));
-        session.cache.enable(
-            cache.store,
-            None,
-            Some(cache.predictor),
-            lock,
-            Some(overrides),
-        );
-        session.cache.set_max_file_size_bytes(cache.max_object_size);
-        Ok(())
+        cache_filters::enable(self.cache.as_ref(), session, ctx)
     }
 
     fn cache_key_callback(&self, session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
-        ctx.cache_trail = CacheTrail::LookedUp;
-        let now = Instant::now();
-        ctx.cache_lookup = Some((now, now));
-        let scheme = headers::scheme_of(session);
-        let mut key = CacheKey::new(policy::cache_key_bytes(session.req_header(), scheme), "");
-        // pingora asks for the primary hash several times per request (predictor, lookup,
-        // lock); hash once.
-        let primary = key.primary_bin();
-        key.set_primary_bin_override(primary);
-        Ok(key)
+        cache_filters::key(session, ctx)
     }
 
     fn cache_vary_filter(
@@ -338,7 +250,7 @@ impl ProxyHttp for Sightline {
         let backend = balance::pick(&balancer, board, |id| ctx.was_tried(id));
         let Some(backend) = backend else {
             ctx.no_upstream = true;
-            return Err(Self::http_error(502, "no healthy upstream"));
+            return Err(http_error(502, "no healthy upstream"));
         };
         let addr = *backend
             .addr
@@ -347,27 +259,8 @@ impl ProxyHttp for Sightline {
         let id = board
             .id_of(&addr)
             .expect("balancer backends come from the board's list");
-        ctx.mark_tried(id);
-        ctx.outlier_recorded = false;
-        board.begin_request(id);
-        if let Some(prev) = ctx.in_flight_upstream.replace(id) {
-            board.end_request(prev);
-        }
         let span = self.telemetry.tracer.client_span(&ctx.trace);
-        let (span_id, traceparent) = match span {
-            Some((id, tp)) => (id, Some(tp)),
-            None => ([0; 8], None),
-        };
-        ctx.traceparent = traceparent;
-        ctx.attempts.push(UpstreamAttempt {
-            upstream: id,
-            addr,
-            start: Instant::now(),
-            end: None,
-            status: None,
-            failed: false,
-            span_id,
-        });
+        ctx.begin_attempt(board, id, addr, span);
         let u = &self.cfg.upstreams;
         let mut peer = self.transport.peer(addr);
         peer.options.connection_timeout = Some(u.connect_timeout);
@@ -386,7 +279,7 @@ impl ProxyHttp for Sightline {
     ) -> Box<Error> {
         ctx.end_attempt(None, true);
         if let Some(a) = ctx.attempts.last() {
-            outlier_record(
+            finish::outlier_record(
                 &self.telemetry,
                 a.upstream,
                 outlier::Outcome::ConnectFailure,
@@ -424,7 +317,7 @@ impl ProxyHttp for Sightline {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let client = Self::client_ip(session);
+        let client = client_ip(session);
         let authority = policy::request_authority(session.req_header());
         let hop = headers::Hop {
             client,
@@ -521,75 +414,6 @@ impl ProxyHttp for Sightline {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        if !ctx.counted {
-            self.telemetry.start();
-        }
-        if let Some(id) = ctx.in_flight_upstream.take() {
-            self.telemetry.upstreams.end_request(id);
-        }
-        if let (Some(e), None) = (e, ctx.error) {
-            ctx.error = Some(classify(e).1);
-        }
-        ctx.end_attempt(None, e.is_some());
-        if let (Some(a), false) = (ctx.attempts.last(), ctx.outlier_recorded) {
-            let outcome = match (a.status, ctx.error) {
-                (Some(s), _) if s >= 500 => Some(outlier::Outcome::ServerError),
-                (Some(_), _) => Some(outlier::Outcome::Success),
-                (None, Some("timeout" | "upstream_error")) => {
-                    Some(outlier::Outcome::GatewayFailure)
-                }
-                // The client left first: nothing learned about the upstream.
-                (None, _) => None,
-            };
-            if let Some(o) = outcome {
-                outlier_record(&self.telemetry, a.upstream, o);
-            }
-        }
-        let req = session.req_header();
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .unwrap_or(ctx.error_status);
-        let str_header =
-            |name: http::header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
-        let (scheme, protocol_version) = tls::arrival(session);
-        let rec = RequestRecord {
-            start: ctx.start,
-            start_time: ctx.start_time,
-            duration: ctx.start.elapsed(),
-            method: &req.method,
-            path: req.uri.path(),
-            host: str_header(http::header::HOST),
-            client: Self::client_ip(session),
-            user_agent: str_header(http::header::USER_AGENT),
-            protocol_version,
-            status,
-            cache: ctx.cache,
-            cache_lookup: ctx.cache_lookup,
-            attempts: &ctx.attempts,
-            // A 5xx relayed from the upstream is no proxy error: telemetry uses its status.
-            error: ctx.error,
-            bytes_sent: session.body_bytes_sent() as u64,
-            bytes_received: ctx.header_bytes + ctx.body_bytes,
-            trace_id: ctx.trace.trace_id,
-            span_id: ctx.trace.span_id,
-            sampled: ctx.trace.sampled,
-            scheme,
-        };
-        self.telemetry.finish(&ctx.trace, &rec);
-    }
-}
-
-/// Records one attempt's outcome for passive health, logging the (rare) ejection once.
-fn outlier_record(telemetry: &Telemetry, id: crate::telemetry::UpstreamId, o: outlier::Outcome) {
-    let board = &telemetry.upstreams;
-    if board.record_outcome(id, o) {
-        let st = board.outlier_state(id);
-        tracing::warn!(
-            upstream = %board.addr(id),
-            until_unix_ms = st.ejected_until_unix_ms.unwrap_or(0),
-            reason = st.ejection_reason.as_deref().unwrap_or(""),
-            "upstream ejected by outlier detection"
-        );
+        finish::finish(&self.telemetry, session, e, ctx);
     }
 }

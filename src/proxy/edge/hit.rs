@@ -212,7 +212,10 @@ impl HitPath {
         };
         if !self.server_names.is_empty() {
             let authority = policy::normalise_authority(conn.scheme, req.host);
-            if !super::super::server_name_matches(&self.server_names, policy::host_of(&authority)) {
+            if !super::super::admit::server_name_matches(
+                &self.server_names,
+                policy::host_of(&authority),
+            ) {
                 return Served::No;
             }
         }
