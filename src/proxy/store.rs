@@ -11,20 +11,22 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use moka::notification::RemovalCause;
 use moka::policy::EvictionPolicy;
 use pingora_cache::key::{CacheHashKey, HashBinary};
 use pingora_cache::storage::{
-    HandleHit, HandleMiss, HitHandler, MissFinishType, MissHandler, PurgeOutcome, PurgeTarget,
-    PurgeType, Storage,
+    HitHandler, MissHandler, PurgeOutcome, PurgeTarget, PurgeType, Storage,
 };
 use pingora_cache::trace::SpanHandle;
 use pingora_cache::{CacheKey, CacheMeta};
-use pingora_error::{Error, ErrorType, Result};
+use pingora_error::Result;
 use pingora_http::ResponseHeader;
 
 use super::policy;
+
+mod handlers;
+use handlers::{Hit, Miss};
 
 /// Fixed per-entry overhead counted against `max_size` (key, Arc, moka node, meta fields).
 const ENTRY_OVERHEAD: usize = 256;
@@ -297,112 +299,6 @@ impl MokaStore {
     }
 }
 
-/// Streams a stored body to the client; supports ranges.
-struct Hit {
-    body: Bytes,
-    done: bool,
-    range: (usize, usize),
-}
-
-#[async_trait]
-impl HandleHit for Hit {
-    async fn read_body(&mut self) -> Result<Option<Bytes>> {
-        if self.done {
-            return Ok(None);
-        }
-        self.done = true;
-        Ok(Some(self.body.slice(self.range.0..self.range.1)))
-    }
-
-    async fn finish(
-        self: Box<Self>,
-        _storage: &'static (dyn Storage + Sync),
-        _key: &CacheKey,
-        _trace: &SpanHandle,
-    ) -> Result<()> {
-        Ok(())
-    }
-
-    fn can_seek(&self) -> bool {
-        true
-    }
-
-    fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
-        let len = self.body.len();
-        let end = end.unwrap_or(len).min(len);
-        if start > end {
-            return Error::e_explain(ErrorType::InternalError, "seek start beyond body end");
-        }
-        self.range = (start, end);
-        self.done = false;
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
-        self
-    }
-}
-
-/// Collects a cacheable response body and stores it when complete.
-struct Miss {
-    store: &'static MokaStore,
-    key: HashBinary,
-    primary: HashBinary,
-    path: u64,
-    target: u64,
-    meta: StoredMeta,
-    chunks: Vec<Bytes>,
-    size: usize,
-}
-
-#[async_trait]
-impl HandleMiss for Miss {
-    async fn write_body(&mut self, data: Bytes, _eof: bool) -> Result<()> {
-        self.size += data.len();
-        if !data.is_empty() {
-            self.chunks.push(data);
-        }
-        Ok(())
-    }
-
-    async fn finish(self: Box<Self>) -> Result<MissFinishType> {
-        let mut meta = self.meta;
-        let body = match self.chunks.len() {
-            0 => Bytes::new(),
-            1 => self.chunks.into_iter().next().expect("one chunk"),
-            _ => {
-                let mut buf = BytesMut::with_capacity(self.size);
-                for c in &self.chunks {
-                    buf.extend_from_slice(c);
-                }
-                buf.freeze()
-            }
-        };
-        super::stored::complete_length(&mut meta.header, body.len());
-        let weight = weigh(&meta, body.len());
-        let size = weight as usize;
-        let hit_head = hit_head_of(&meta);
-        self.store.insert(
-            self.key,
-            Entry {
-                meta,
-                body,
-                hit_head,
-                primary: self.primary,
-                path: self.path,
-                target: self.target,
-                stored_at: SystemTime::now(),
-                weight,
-            },
-        );
-        Ok(MissFinishType::Created(size))
-    }
-}
-
 #[async_trait]
 impl Storage for MokaStore {
     async fn lookup(
@@ -491,5 +387,4 @@ impl Storage for MokaStore {
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;
