@@ -1,6 +1,7 @@
 use super::*;
 use crate::telemetry::otel::otlp::{attr_key, Kind, SpanHead, Status, TraceWriter};
 use crate::telemetry::otel::transport::TraceExportError;
+use bytes::Bytes;
 
 #[test]
 fn tuning_reads_the_standard_variables() {
