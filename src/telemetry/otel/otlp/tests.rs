@@ -3,6 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::Resource;
+use prost::Message;
+
 use opentelemetry::trace::{
     Event, Link, SpanContext, SpanId, SpanKind, Status as SdkStatus, TraceFlags, TraceId,
     TraceState,
