@@ -1,7 +1,15 @@
 //! Time as seen by windows, uptimes and alert timers: injectable so tests never sleep.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Nanoseconds since the Unix epoch, as OTLP and OpenMetrics timestamps are (0 before it,
+/// `u64::MAX` past year 2554).
+#[inline]
+pub fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64)
+}
 
 /// A source of monotonic and wall-clock time.
 pub trait Clock: Send + Sync + std::fmt::Debug {

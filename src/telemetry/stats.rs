@@ -6,7 +6,6 @@
 //! request into the recent ring, and one atomic load for the slowest-requests tracker.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::time::UNIX_EPOCH;
 
 use super::latency::{LatencyHistogram, LatencyReading};
 use super::recent::{Entry, RecentRing, RequestInfo, SlowTracker};
@@ -128,9 +127,7 @@ impl LiveStats {
         let latency_us = rec.duration.as_micros().min(u64::MAX as u128) as u64;
         if rec.sampled {
             let end = rec.start_time.checked_add(rec.duration);
-            let unix_nanos = end
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64);
+            let unix_nanos = end.map_or(0, super::clock::unix_nanos);
             self.latency
                 .record_sampled(latency_us, rec.trace_id, rec.span_id, unix_nanos);
         } else {

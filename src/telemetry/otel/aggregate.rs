@@ -12,8 +12,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed};
 
-pub use super::spans::ErrorType;
-use super::spans::{attempt_error, request_error};
+pub use super::error_type::ErrorType;
+use super::error_type::{attempt_error, request_error};
 use crate::telemetry::exemplar::{Exemplar, ExemplarSlots};
 use crate::telemetry::latency::{semconv_index, SEMCONV_BUCKETS};
 use crate::telemetry::record::{CacheOutcome, RequestRecord, UpstreamAttempt};

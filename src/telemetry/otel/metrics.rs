@@ -8,7 +8,7 @@
 //! cumulative temporality, which [`super::metric_export`] sends.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 
 use super::aggregate::{CellReading, Durations, ErrorType};
 use super::health::ExportHealth;
+use crate::telemetry::clock::unix_nanos;
 use crate::telemetry::exemplar::Exemplar;
 use crate::telemetry::latency::SEMCONV_BOUNDS_S;
 use crate::telemetry::record::RequestRecord;
@@ -63,11 +64,6 @@ pub fn resident_bytes() -> Option<u64> {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Some(pages * u64::try_from(page).ok()?)
-}
-
-fn unix_nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64)
 }
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {

@@ -22,6 +22,7 @@
 
 pub mod aggregate;
 pub mod embedded;
+mod error_type;
 pub mod health;
 pub mod layer;
 pub mod metric_export;

@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::test_support::{feed, feed_traced};
 use super::*;
 use crate::telemetry::latency::semconv_index;
+use std::time::UNIX_EPOCH;
 
 #[test]
 fn counts_every_facet_of_a_request() {

@@ -3,10 +3,10 @@
 //! continued traces and awkward strings; plus the label and error-type helpers.
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, Value};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span as ProtoSpan};
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
