@@ -5,22 +5,22 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-use ipnet::IpNet;
-
 use super::model::*;
-use super::raw::{self, Listen, RawConfig, Scalar};
+use super::raw::{self, RawConfig, Scalar};
 use super::units::{parse_duration, parse_size, size_from_int};
 use super::ConfigError;
 
 mod alerts;
 mod embedded;
 mod outlier;
+mod proxy;
 mod request;
 mod tls;
+mod upstreams;
 
 /// Validates `raw`, appending a [`ConfigError`] to `errs` for every problem found.
 /// The returned config is only meaningful when `errs` stayed empty.
@@ -180,153 +180,6 @@ impl Checker<'_> {
     fn url(&mut self, field: &str, s: String) -> String {
         let r = check_url(&s).map(|()| s.clone());
         self.or(field, format!("{s:?}"), r, String::new())
-    }
-
-    fn proxy(&mut self, r: raw::RawProxy, d: ProxyConfig) -> ProxyConfig {
-        let listen = match r.listen {
-            None => d.listen,
-            Some(Listen::One(s)) => self
-                .addr("proxy.listen", &s)
-                .map(|a| vec![a])
-                .unwrap_or(d.listen),
-            Some(Listen::Many(v)) if v.is_empty() => {
-                self.err(
-                    "proxy.listen",
-                    "[]",
-                    "at least one listen address is required",
-                );
-                d.listen
-            }
-            Some(Listen::Many(v)) => self.addrs("proxy.listen", v),
-        };
-        let header_bytes = r.max_request_header_bytes.map(|v| {
-            let n = self.size(
-                "proxy.max_request_header_bytes",
-                Some(v.clone()),
-                d.max_request_header_bytes.get() as u64,
-            );
-            let nz = usize::try_from(n)
-                .ok()
-                .and_then(NonZeroUsize::new)
-                .ok_or("must be greater than 0".to_string());
-            self.or(
-                "proxy.max_request_header_bytes",
-                v,
-                nz,
-                d.max_request_header_bytes,
-            )
-        });
-        let trusted = r
-            .trusted_proxies
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate();
-        let trusted_proxies = trusted
-            .filter_map(|(i, s)| {
-                let net = s
-                    .parse::<IpNet>()
-                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from));
-                if net.is_err() {
-                    self.err(
-                        format!("proxy.trusted_proxies[{i}]"),
-                        format!("{s:?}"),
-                        "expected a CIDR such as \"10.0.0.0/8\" or an IP address",
-                    );
-                }
-                net.ok()
-            })
-            .collect();
-        let tls = self.tls_listeners(r.tls, &listen);
-        ProxyConfig {
-            listen,
-            threads: self.nonzero_usize("proxy.threads", r.threads, d.threads),
-            grace_period: self.duration("proxy.grace_period", r.grace_period, d.grace_period),
-            max_request_header_bytes: header_bytes.unwrap_or(d.max_request_header_bytes),
-            max_body_bytes: self.size("proxy.max_body_bytes", r.max_body_bytes, d.max_body_bytes),
-            header_timeout: self.positive(
-                "proxy.header_timeout",
-                r.header_timeout,
-                d.header_timeout,
-            ),
-            idle_timeout: self.positive("proxy.idle_timeout", r.idle_timeout, d.idle_timeout),
-            max_connections: self.nonzero_usize(
-                "proxy.max_connections",
-                r.max_connections,
-                d.max_connections,
-            ),
-            trusted_proxies,
-            tls,
-            h2c: r.h2c.unwrap_or(d.h2c),
-            upgrade_socket: r.upgrade_socket.map_or(d.upgrade_socket, Into::into),
-            server_names: self.server_names(r.server_names),
-        }
-    }
-
-    fn upstreams(&mut self, r: raw::RawUpstreams, d: UpstreamsConfig) -> UpstreamsConfig {
-        let h = r.health_check;
-        let dh = d.health_check;
-        let kind = h.kind.map(|k| {
-            let parsed = match k.as_str() {
-                "http" => Ok(HealthCheckKind::Http),
-                "tcp" => Ok(HealthCheckKind::Tcp),
-                "none" => Ok(HealthCheckKind::None),
-                _ => Err("expected \"http\", \"tcp\" or \"none\"".to_string()),
-            };
-            self.or(
-                "upstreams.health_check.kind",
-                format!("{k:?}"),
-                parsed,
-                dh.kind,
-            )
-        });
-        let path = h.path.map(|p| {
-            let ok = if p.starts_with('/') {
-                Ok(p.clone())
-            } else {
-                Err("must start with '/'".to_string())
-            };
-            self.or(
-                "upstreams.health_check.path",
-                format!("{p:?}"),
-                ok,
-                dh.path.clone(),
-            )
-        });
-        let tls = self.upstream_tls(r.tls, r.sni, r.verify, r.ca_file);
-        UpstreamsConfig {
-            tls,
-            http2: r.http2.unwrap_or(d.http2),
-            servers: self.addrs("upstreams.servers", r.servers.unwrap_or_default()),
-            connect_timeout: self.positive(
-                "upstreams.connect_timeout",
-                r.connect_timeout,
-                d.connect_timeout,
-            ),
-            read_timeout: self.positive("upstreams.read_timeout", r.read_timeout, d.read_timeout),
-            retries: self.count("upstreams.retries", r.retries, d.retries),
-            keepalive_pool: self.count(
-                "upstreams.keepalive_pool",
-                r.keepalive_pool,
-                d.keepalive_pool,
-            ),
-            health_check: HealthCheckConfig {
-                kind: kind.unwrap_or(dh.kind),
-                path: path.unwrap_or(dh.path),
-                interval: self.positive("upstreams.health_check.interval", h.interval, dh.interval),
-                unhealthy_after: self.nonzero_u32(
-                    "upstreams.health_check.unhealthy_after",
-                    h.unhealthy_after,
-                    dh.unhealthy_after,
-                ),
-                healthy_after: self.nonzero_u32(
-                    "upstreams.health_check.healthy_after",
-                    h.healthy_after,
-                    dh.healthy_after,
-                ),
-            },
-            outlier: self.outlier(r.outlier, d.outlier),
-            host: self.upstream_host(r.host, d.host),
-        }
     }
 
     fn cache(&mut self, r: raw::RawCache, d: CacheConfig) -> CacheConfig {
