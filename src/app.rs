@@ -2,12 +2,11 @@
 //! SIGTERM/SIGINT, then drains in-flight requests and flushes telemetry.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_trait::async_trait;
 use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::ServerConf;
-use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora_core::server::{RunArgs, Server};
 
 use crate::admin::{self, AdminState, CachePurger};
 use crate::alerts::engine::AlertEngine;
@@ -24,6 +23,12 @@ use crate::telemetry::otel::OtelGuard;
 use crate::telemetry::{
     stats::LiveStats, upstreams::UpstreamBoard, CacheUsage, CacheUsageSource, Telemetry,
 };
+
+mod listen;
+mod shutdown;
+
+use listen::{bind_admin, probe_listen, rebind_admin};
+use shutdown::DrainOnSignal;
 
 /// Read buffering of plain client connections: none. pingora's default puts a 64 KiB read
 /// buffer on every accepted connection, zeroed when reused memory serves it; the edge and
@@ -156,14 +161,6 @@ fn connection_budget(cfg: &Config) -> usize {
         "client connection budget"
     );
     b.connections
-}
-
-/// Checks that every listen address can be bound, so a busy port is a clear error at start-up
-/// rather than a panic inside pingora.
-fn probe_listen(addr: std::net::SocketAddr) -> Result<(), StartupError> {
-    std::net::TcpListener::bind(addr)
-        .map(drop)
-        .map_err(|source| StartupError::Listen { addr, source })
 }
 
 impl App {
@@ -398,69 +395,5 @@ impl App {
             tracing::warn!(error = %e, "telemetry flush at shutdown incomplete");
         }
         side.shutdown_timeout(Duration::from_secs(2));
-    }
-}
-
-/// Waits for SIGTERM or SIGINT, then lets in-flight requests finish (up to the grace period)
-/// before pingora stops the listeners and runtimes.
-struct DrainOnSignal {
-    telemetry: Arc<Telemetry>,
-    grace: Duration,
-}
-
-#[async_trait]
-impl ShutdownSignalWatch for DrainOnSignal {
-    async fn recv(&self) -> ShutdownSignal {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs once");
-        let mut quit = signal(SignalKind::quit()).expect("SIGQUIT handler installs once");
-        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs once");
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: draining"),
-            _ = int.recv() => tracing::info!("SIGINT: draining"),
-            _ = quit.recv() => {
-                // A `run --upgrade` process waits for the sockets: hand them over first; pingora
-                // then keeps serving in-flight requests while the new process accepts.
-                tracing::info!("SIGQUIT: handing listeners to the upgraded process");
-                crate::proxy::drain::start_handover();
-                return ShutdownSignal::GracefulUpgrade;
-            }
-        }
-        let deadline = Instant::now() + self.grace;
-        while self.telemetry.stats.in_flight() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        ShutdownSignal::GracefulTerminate
-    }
-}
-
-fn bind_admin(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, StartupError> {
-    std::net::TcpListener::bind(addr)
-        .and_then(|l| l.set_nonblocking(true).map(|_| l))
-        .map_err(|source| StartupError::Listen { addr, source })
-}
-
-/// Binds the admin listener after an upgrade, retrying while the old process still holds it;
-/// `None` if sightline stops first.
-async fn rebind_admin(
-    addr: std::net::SocketAddr,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Option<tokio::net::TcpListener> {
-    loop {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => {
-                tracing::info!(%addr, "admin listener bound after upgrade");
-                return Some(l);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
-            Err(e) => {
-                tracing::error!(%addr, error = %e, "admin listener failed");
-                return None;
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = stop.wait_for(|s| *s) => return None,
-        }
     }
 }
