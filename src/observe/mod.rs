@@ -8,7 +8,6 @@ pub mod format;
 pub mod history;
 pub mod observatory;
 pub mod points;
-pub mod process;
 pub mod sample;
 pub mod snapshot;
 pub mod summary;

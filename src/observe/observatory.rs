@@ -13,11 +13,11 @@ use tokio::sync::watch;
 
 use super::history::{avg_ms, per_second, History, HistoryPoint, Readings, Sample};
 use super::history::{resolution_for, UpstreamPoint, UpstreamState, WindowSums};
-use super::process::{cpu_percent, cpu_time_us, rss_bytes};
 use super::snapshot::*;
 use crate::config::Config;
 use crate::telemetry::clock::{unix_ms, Clock};
 use crate::telemetry::latency::{quantile_ms, SEMCONV_BOUNDS_S};
+use crate::telemetry::process::{cpu_percent, cpu_time_us, resident_bytes};
 use crate::telemetry::recent::RequestInfo;
 use crate::telemetry::stats::{LiveStats, StatsReading};
 use crate::telemetry::upstreams::UpstreamBoard;
@@ -181,7 +181,7 @@ impl Observatory {
                 upstreams: states,
                 slowest: self.stats.drain_slowest(),
                 cpu_us: cpu.saturating_sub(s.prev_cpu_us),
-                memory_bytes: rss_bytes(),
+                memory_bytes: resident_bytes().unwrap_or(0),
                 connections: self.stats.open_connections(),
             };
             let sample = Sample::between(&s.prev, &reading, readings);
@@ -380,7 +380,8 @@ impl Observatory {
                 bytes_per_second: per_second(w.bytes_sent, w.covered_ms),
                 slowest: w.slowest.clone(),
             },
-            memory_usage_bytes: newest.map_or_else(rss_bytes, |n| n.memory_bytes),
+            memory_usage_bytes: newest
+                .map_or_else(|| resident_bytes().unwrap_or(0), |n| n.memory_bytes),
             cpu_percent: newest.map_or(0.0, |n| cpu_percent(n.cpu_us, n.elapsed_ms)),
             connections: self.stats.open_connections(),
             bytes_sent_per_second: per_second(w.bytes_sent, w.covered_ms),

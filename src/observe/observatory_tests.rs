@@ -191,8 +191,8 @@ fn process_and_traffic_figures_are_sampled() {
     f.obs.stats().connection_closed();
     f.feed(10, 200, CacheOutcome::Hit, 1);
     // Burn 200 ms of CPU time while the manual clock says one second passes.
-    let until = crate::observe::process::cpu_time_us() + 200_000;
-    while crate::observe::process::cpu_time_us() < until {
+    let until = crate::telemetry::process::cpu_time_us() + 200_000;
+    while crate::telemetry::process::cpu_time_us() < until {
         std::hint::black_box(0u64);
     }
     f.second();

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::process::cpu_percent;
 use super::sample::Sample;
 use super::snapshot::{percent, CacheCounts, StatusCounts};
 use crate::telemetry::latency::{add_sparse, quantile_ms, FINE_BUCKETS};
+use crate::telemetry::process::cpu_percent;
 use crate::telemetry::recent::RequestInfo;
 
 /// `n` per second over `ms` milliseconds (0 over no time).

@@ -9,6 +9,7 @@ pub mod latency;
 pub mod log_bridge;
 pub mod otel;
 pub mod outlier;
+pub mod process;
 pub mod recent;
 pub mod record;
 pub mod reject;

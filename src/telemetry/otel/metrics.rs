@@ -21,6 +21,7 @@ use super::health::ExportHealth;
 use crate::telemetry::clock::unix_nanos;
 use crate::telemetry::exemplar::Exemplar;
 use crate::telemetry::latency::SEMCONV_BOUNDS_S;
+use crate::telemetry::process::resident_bytes;
 use crate::telemetry::record::RequestRecord;
 use crate::telemetry::stats::LiveStats;
 use crate::telemetry::upstreams::UpstreamBoard;
@@ -55,15 +56,6 @@ impl std::fmt::Debug for OtelMetrics {
             .field("enabled", &self.inner.is_some())
             .finish()
     }
-}
-
-/// Resident set size in bytes, from `/proc/self/statm` (None off Linux).
-pub fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()?)
 }
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {

@@ -48,7 +48,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub use health::{ExportFigures, ExportHealth, Signal};
 pub use layer::{bridge_filter, quiet_sdk_logs};
-pub use metrics::{resident_bytes, OtelMetrics, DURATION_BUCKETS};
+pub use metrics::{OtelMetrics, DURATION_BUCKETS};
 pub use otlp::EncodedSpans;
 pub use queue::{ExportTuning, SpanQueue, SpanSink};
 

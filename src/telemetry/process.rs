@@ -1,18 +1,14 @@
-//! This process's resource use, one helper per fact: resident memory and CPU time.
+//! This process's resource use, one helper per fact: resident memory and CPU time (read by
+//! the OTLP metrics and by the observatory's samples).
 
-/// Resident set size of this process, bytes (0 where `/proc` is unavailable).
-pub fn rss_bytes() -> u64 {
-    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
-        return 0;
-    };
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+/// Resident set size of this process, bytes, from `/proc/self/statm` (None where it is
+/// unavailable).
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions; it only reads a system constant.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page.max(0) as u64
+    Some(pages * u64::try_from(page).ok()?)
 }
 
 /// CPU time this process has used so far (user + system, every thread), µs.
@@ -42,7 +38,7 @@ mod tests {
 
     #[test]
     fn memory_is_read_from_proc() {
-        assert!(rss_bytes() > 0);
+        assert!(resident_bytes().is_some_and(|b| b > 0));
     }
 
     #[test]
